@@ -1,0 +1,2 @@
+"""cirsearch trainer: the QuRe model in PyTorch, datasets, negatives, losses, training,
+evaluation, ONNX export and personalization. Produces model bundles for the engine."""

@@ -1,0 +1,58 @@
+"""``cirsearch-train``: one subcommand per module in ``trainer.commands``.
+
+Each command module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and
+``run(args) -> int``. Library code never sees the argparse namespace: ``run``
+turns it into a frozen config and calls the library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+# Subcommand modules, in the order ``--help`` lists them.
+COMMANDS = [
+    "import_qure",
+    "export",
+    "train",
+    "eval",
+    "mine",
+    "personalize",
+]
+
+
+def _load(name: str):
+    try:
+        return importlib.import_module(f"trainer.commands.{name}")
+    except ModuleNotFoundError as e:
+        if e.name == f"trainer.commands.{name}":
+            return None  # not built yet
+        raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cirsearch-train", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        mod = _load(name)
+        if mod is None:
+            continue
+        p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

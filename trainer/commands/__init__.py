@@ -1,0 +1,1 @@
+"""Subcommands of ``cirsearch-train`` (see ``trainer.cli``)."""

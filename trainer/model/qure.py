@@ -1,0 +1,113 @@
+"""The QuRe model: BLIP-2 (CLIP ViT + Q-Former) for composed image retrieval.
+
+One entry point per path, each matching a graph of the model bundle:
+
+- ``vision_features(pixels)``                    (B,3,S,S) -> (B,T,Dv)   ViT then ln_vision
+- ``target_from_features(feats)``                (B,T,Dv)  -> (B,Q,E)    image-only Q-Former,
+                                                              vision_proj per token, L2 per token
+- ``query_from_features(feats, ids, mask)``      -> (B,E)   queries + text through the Q-Former
+                                                              (queries cross-attend the reference),
+                                                              text_proj per query output, mean, L2
+- ``encode_text(ids, mask)``                     -> (B,E)   BLIP-2 text-only [CLS] through text_proj
+- ``encode_target(pixels)`` / ``encode_query(pixels, ids, mask)`` compose the above.
+
+Relevance is ``score(q, t) = max_k <q, t_k>``; the learned temperature enters only the loss.
+Text and pixels are prepared outside the model (``engine.text``, ``engine.preprocess``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import ModelConfig
+from .layers import LayerNorm, QFormer, VisionTower, init_bert_weights
+
+
+class QuReModel(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        if cfg.image.size != cfg.vision.image_size:
+            raise ValueError(f"image spec size {cfg.image.size} != vision image size {cfg.vision.image_size}")
+        self.cfg = cfg
+        q = cfg.qformer
+        self.vision = VisionTower(cfg.vision)
+        self.ln_vision = LayerNorm(cfg.vision.width, eps=cfg.ln_vision_eps)
+        self.qformer = QFormer(q, encoder_width=cfg.vision.width)
+        self.query_tokens = nn.Parameter(torch.zeros(1, q.num_query_tokens, q.hidden))
+        self.vision_proj = nn.Linear(q.hidden, cfg.embed_dim)
+        self.text_proj = nn.Linear(q.hidden, cfg.embed_dim)
+        self.temp = nn.Parameter(torch.tensor(float(cfg.temp_init)))
+        init_bert_weights(self.qformer)
+        init_bert_weights(self.vision_proj)
+        init_bert_weights(self.text_proj)
+        nn.init.normal_(self.query_tokens, std=0.02)
+        if cfg.freeze_vision:
+            self.vision.requires_grad_(False)
+
+    # ------------------------------------------------------------------ paths
+    def vision_features(self, pixels: torch.Tensor) -> torch.Tensor:
+        """(B, 3, S, S) -> (B, T, Dv): ViT tokens after ln_vision."""
+        if self.cfg.freeze_vision:
+            with torch.no_grad():
+                x = self.vision(pixels)
+        else:
+            x = self.vision(pixels)
+        return self.ln_vision(x).float()  # (B, T, Dv)
+
+    def _queries(self, batch: int) -> torch.Tensor:
+        return self.query_tokens.expand(batch, -1, -1)  # (B, Q, H)
+
+    def target_from_features(self, feats: torch.Tensor) -> torch.Tensor:
+        """(B, T, Dv) -> (B, Q, E), each token L2-normalized."""
+        h = self.qformer(query_embeds=self._queries(feats.shape[0]), image=feats)  # (B, Q, H)
+        return F.normalize(self.vision_proj(h), dim=-1)  # (B, Q, E)
+
+    def query_from_features(
+        self, feats: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Reference features (B, T, Dv) + text (B, L) -> (B, E), L2-normalized."""
+        nq = self.cfg.qformer.num_query_tokens
+        h = self.qformer(input_ids, attention_mask, self._queries(feats.shape[0]), feats)  # (B, Q + L, H)
+        q = self.text_proj(h[:, :nq]).mean(dim=1)  # (B, E)
+        return F.normalize(q, dim=-1)
+
+    def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Text only (BLIP-2 ITC text path): [CLS] -> text_proj -> L2. (B, L) -> (B, E)."""
+        h = self.qformer(input_ids, attention_mask)  # (B, L, H)
+        return F.normalize(self.text_proj(h[:, 0]), dim=-1)
+
+    def encode_target(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.target_from_features(self.vision_features(pixels))
+
+    def encode_query(self, pixels: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.query_from_features(self.vision_features(pixels), input_ids, attention_mask)
+
+    # ------------------------------------------------------------------ helpers
+    def query_side_parameters(self) -> list[nn.Parameter]:
+        """What personalization trains: the Q-Former's query path and text_proj.
+
+        The Q-Former is shared with the target side, so personalization trains a *copy*
+        (see ``trainer.personalize``); this lists the copy's parameters.
+        """
+        return [*self.qformer.parameters(), self.query_tokens, *self.text_proj.parameters()]
+
+
+def score(query: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Relevance ``max_k <q, t_k>``: query (B, E), targets (N, Q, E) -> (B, N)."""
+    return torch.einsum("be,nqe->bnq", query, targets).amax(dim=-1)
+
+
+def paired_score(query: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Row-wise relevance: query (B, E), targets (B, Q, E) -> (B,)."""
+    return torch.einsum("be,bqe->bq", query, targets).amax(dim=-1)
+
+
+def build_model(cfg: ModelConfig, vocab_size: int | None = None) -> QuReModel:
+    """Construct with random weights. Never touches the network."""
+    if vocab_size is not None and vocab_size != cfg.qformer.vocab_size:
+        from dataclasses import replace
+
+        cfg = cfg.replace(qformer=replace(cfg.qformer, vocab_size=vocab_size))
+    return QuReModel(cfg)
