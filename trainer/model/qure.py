@@ -17,6 +17,8 @@ Text and pixels are prepared outside the model (``engine.text``, ``engine.prepro
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -39,6 +41,10 @@ class QuReModel(nn.Module):
         self.vision_proj = nn.Linear(q.hidden, cfg.embed_dim)
         self.text_proj = nn.Linear(q.hidden, cfg.embed_dim)
         self.temp = nn.Parameter(torch.tensor(float(cfg.temp_init)))
+        # A separate copy of the query side (SPN's second stage, personalization):
+        # when present, query_from_features uses it and the target side is untouched.
+        self.qformer_query: QFormer | None = None
+        self.text_proj_query: nn.Linear | None = None
         init_bert_weights(self.qformer)
         init_bert_weights(self.vision_proj)
         init_bert_weights(self.text_proj)
@@ -69,8 +75,10 @@ class QuReModel(nn.Module):
     ) -> torch.Tensor:
         """Reference features (B, T, Dv) + text (B, L) -> (B, E), L2-normalized."""
         nq = self.cfg.qformer.num_query_tokens
-        h = self.qformer(input_ids, attention_mask, self._queries(feats.shape[0]), feats)  # (B, Q + L, H)
-        q = self.text_proj(h[:, :nq]).mean(dim=1)  # (B, E)
+        qformer = self.qformer_query if self.qformer_query is not None else self.qformer
+        text_proj = self.text_proj_query if self.text_proj_query is not None else self.text_proj
+        h = qformer(input_ids, attention_mask, self._queries(feats.shape[0]), feats)  # (B, Q + L, H)
+        q = text_proj(h[:, :nq]).mean(dim=1)  # (B, E)
         return F.normalize(q, dim=-1)
 
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -85,13 +93,27 @@ class QuReModel(nn.Module):
         return self.query_from_features(self.vision_features(pixels), input_ids, attention_mask)
 
     # ------------------------------------------------------------------ helpers
-    def query_side_parameters(self) -> list[nn.Parameter]:
-        """What personalization trains: the Q-Former's query path and text_proj.
+    @property
+    def has_split_query_side(self) -> bool:
+        return self.qformer_query is not None
 
-        The Q-Former is shared with the target side, so personalization trains a *copy*
-        (see ``trainer.personalize``); this lists the copy's parameters.
-        """
-        return [*self.qformer.parameters(), self.query_tokens, *self.text_proj.parameters()]
+    def split_query_side(self) -> None:
+        """Give the query path its own copy of the Q-Former and text_proj, and freeze
+        everything else (vision, ln_vision, the target-side Q-Former, vision_proj,
+        query tokens). Target tokens computed before stay valid: the index is reused.
+        Idempotent."""
+        if self.qformer_query is None:
+            self.qformer_query = copy.deepcopy(self.qformer)
+            self.text_proj_query = copy.deepcopy(self.text_proj)
+        self.requires_grad_(False)
+        self.qformer_query.requires_grad_(True)
+        self.text_proj_query.requires_grad_(True)
+
+    def query_side_parameters(self) -> list[nn.Parameter]:
+        """The parameters of the split query side (see ``split_query_side``)."""
+        if self.qformer_query is None or self.text_proj_query is None:
+            raise RuntimeError("the query side is not split; call split_query_side() first")
+        return [*self.qformer_query.parameters(), *self.text_proj_query.parameters()]
 
 
 def score(query: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
