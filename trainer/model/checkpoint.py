@@ -265,7 +265,7 @@ def import_lavis(
     earlier source wins (QuRe's fine-tuned weights over BLIP-2's pretrained ones;
     QuRe's file may lack the frozen ViT, which then comes from BLIP-2 or CLIP).
     Raises :class:`CheckpointError` with the full report if anything is unexpected,
-    missing or mis-shaped.
+    missing or mis-shaped. The model is returned in eval mode.
     """
     merged: dict[str, torch.Tensor] = {}
     origin: dict[str, str] = {}
@@ -324,7 +324,7 @@ def import_lavis(
     if not report.ok:
         raise CheckpointError("checkpoint import failed:\n" + report.summary())
     model.load_state_dict(new_sd, strict=True)
-    return model, report
+    return model.eval(), report
 
 
 def import_files(

@@ -1,0 +1,105 @@
+"""``cirsearch-train import-qure`` end to end on LAVIS-layout checkpoints."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from functools import partial
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from engine.bundle import load_bundle
+from trainer.cli import main
+from trainer.model.checkpoint import import_files
+
+from .lavis_layout import random_lavis_state_dict
+from .test_checkpoint_import import SMALL, SMALL_BASE
+
+
+def _vocab(path, n_tokens: int):
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(n_tokens - 6)]
+    path.write_text("\n".join(words) + "\n")  # + [DEC] = n_tokens ids
+    return path
+
+
+@pytest.fixture()
+def files(tmp_path):
+    blip2 = random_lavis_state_dict(SMALL, seed=1)
+    qure = random_lavis_state_dict(SMALL, seed=2, vit=False)  # QuRe's file may lack the frozen ViT
+    torch.save({"model": blip2}, tmp_path / "blip2_pretrained_vitL.pth")
+    torch.save(qure, tmp_path / "model.pth")
+    _vocab(tmp_path / "vocab.txt", SMALL.vocab)
+    return tmp_path
+
+
+def test_import_writes_a_bundle_matching_pytorch(files, capsys):
+    out = files / "bundle"
+    rc = main(["import-qure", "--checkpoint", str(files / "model.pth"), "--blip2", str(files / "blip2_pretrained_vitL.pth"),
+               "--vocab", str(files / "vocab.txt"), "--out", str(out), "--base-config", "tiny", "--offline"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "mapped" in text and "unused" in text and "captioning LM head" in text
+    b = load_bundle(out)
+    assert set(b.manifest.graphs) == {"vision", "target", "query", "text"}
+    # the bundle computes what the imported PyTorch model computes
+    model, _ = import_files(checkpoint=files / "model.pth", blip2=files / "blip2_pretrained_vitL.pth", base=SMALL_BASE)
+    feats = np.random.default_rng(0).standard_normal((2, 37, 128)).astype(np.float32)
+    got = ort.InferenceSession(str(b.graph_path("target")), providers=["CPUExecutionProvider"]).run(
+        None, {"vision_feats": feats})[0]
+    with torch.no_grad():
+        want = model.target_from_features(torch.from_numpy(feats)).numpy()
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    assert json.loads((out / "manifest.json").read_text())["extra"]["import"]["sources"] == {
+        "qure": len(random_lavis_state_dict(SMALL, vit=False)), "blip2": len(random_lavis_state_dict(SMALL))}
+
+
+def test_wrong_vocabulary_is_refused(files, capsys):
+    _vocab(files / "short.txt", 100)
+    rc = main(["import-qure", "--checkpoint", str(files / "model.pth"), "--blip2", str(files / "blip2_pretrained_vitL.pth"),
+               "--vocab", str(files / "short.txt"), "--out", str(files / "b"), "--base-config", "tiny", "--offline"])
+    assert rc == 1
+    assert "wrong vocabulary" in capsys.readouterr().err
+    assert not (files / "b").exists()
+
+
+def test_offline_without_vit_says_what_to_pass(files):
+    with pytest.raises(SystemExit, match="BLIP-2 pretrained"):
+        main(["import-qure", "--checkpoint", str(files / "model.pth"), "--vocab", str(files / "vocab.txt"),
+              "--out", str(files / "b"), "--base-config", "tiny", "--offline"])
+
+
+@pytest.fixture()
+def mirror(files):
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+    handler = partial(Quiet, directory=str(files))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_omitted_blip2_is_downloaded(files, mirror, tmp_path, capsys):
+    cache = tmp_path / "cache"
+    rc = main(["import-qure", "--checkpoint", str(files / "model.pth"), "--vocab", str(files / "vocab.txt"),
+               "--out", str(files / "b"), "--base-config", "tiny", "--mirror", mirror, "--cache-dir", str(cache)])
+    assert rc == 0, capsys.readouterr().err
+    assert (cache / "blip2_pretrained_vitL.pth").read_bytes() == (files / "blip2_pretrained_vitL.pth").read_bytes()
+    assert "pins.json" in {p.name for p in cache.iterdir()}  # its SHA-256 pinned on first use
+    load_bundle(files / "b")
+
+
+def test_omitted_vocab_is_verified_against_its_pinned_hash(files, mirror, tmp_path, capsys):
+    (files / "bert-base-uncased-vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\nnot bert\n")
+    rc = main(["import-qure", "--checkpoint", str(files / "model.pth"), "--blip2", str(files / "blip2_pretrained_vitL.pth"),
+               "--out", str(files / "b"), "--base-config", "tiny", "--mirror", mirror, "--cache-dir", str(tmp_path / "cache")])
+    assert rc == 1
+    assert "does not verify" in capsys.readouterr().err
+    assert not (tmp_path / "cache" / "bert-base-uncased-vocab.txt").exists()
