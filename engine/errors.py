@@ -25,3 +25,31 @@ class ImageDecodeError(CirsearchError):
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
+
+
+class LibraryError(CirsearchError):
+    """A photo library cannot be opened or used as asked (bad folder, no bundle, busy)."""
+
+
+class LibraryBusyError(LibraryError):
+    """Another process or thread is already indexing this library."""
+
+
+class SchemaError(LibraryError):
+    """The catalog was written by a newer cirsearch, or is not a cirsearch catalog."""
+
+
+class BundleMismatchError(LibraryError):
+    """A bundle's target side differs from the one that built the library's vectors.
+
+    Searching with it would compare vectors from two different models; re-indexing
+    (``Library.use_bundle(..., reindex=True)``) re-encodes every photo.
+    """
+
+
+class QueryError(CirsearchError):
+    """A search request cannot be answered as asked (empty query, no text graph, unknown photo)."""
+
+
+class IndexFileError(CirsearchError):
+    """The saved vector index is unreadable, corrupt or stale; the engine rebuilds it."""

@@ -1,0 +1,334 @@
+"""Indexing: scan roots, then hash, decode and encode what is new, committing as it goes.
+
+Pipeline: a thread pool reads, hashes, decodes and preprocesses files ahead of the
+encoder (up to ``ahead`` files in flight); the calling thread encodes full batches
+(vision + target graphs) and commits each batch in one transaction: tokens written to
+the store and flushed, then content and file rows. A file whose bytes are already known
+(a rename, a move, a copy) is linked to the existing content without decoding. Stopping
+(``Control.cancel()`` or a killed process) loses at most the batch in flight: finished
+photos are committed and are never encoded again.
+
+A scan never deletes what it cannot see: if a root folder cannot be opened (an unplugged
+drive) its files are kept, and so are files under any folder that could not be read.
+
+``CIRSEARCH_ENCODE_LOG=/path``: append ``encode <sha256>`` before each photo is encoded
+and ``commit <sha256>`` once it is committed (used by the kill-and-restart test).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .catalog import Catalog, Encoded, Failed, PendingFile, Root
+from .decode import DecodeConfig, content_hash, decode, read_file
+from .errors import ImageDecodeError
+from .photoindex import PhotoIndex
+from .preprocess import ImageSpec, preprocess
+from .runtime import Encoders, cpu_count
+from .scanner import ScanIssue, diff, walk
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    batch_size: int = 16
+    decode_workers: int = 0  # 0: half the cores, at least 1
+    ahead: int = 0  # files decoded ahead of the encoder; 0: 4 batches
+    link_commit_every: int = 256  # known files linked per commit
+    save_every_s: float = 60.0  # save the FAISS index at most this often while indexing
+    decode: DecodeConfig = DecodeConfig()
+
+
+class Control:
+    """Stop or pause a running index from another thread."""
+
+    def __init__(self) -> None:
+        self._cancel = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        self._running.set()
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def wait_while_paused(self) -> None:
+        self._running.wait()
+
+
+@dataclass(frozen=True)
+class Progress:
+    phase: str  # "scan" or "encode"
+    total: int  # files to process in this run (encode phase)
+    done: int
+    encoded: int
+    reused: int  # linked to known bytes: renamed, moved, copied, unchanged content
+    failed: int
+    elapsed_s: float
+    current: str = ""
+
+    @property
+    def rate(self) -> float:
+        """Files per second so far."""
+        return self.done / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        return (self.total - self.done) / self.rate if self.rate > 0 else None
+
+
+@dataclass
+class IndexReport:
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    encoded: int = 0
+    reused: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) of this run
+    issues: list[tuple[str, str]] = field(default_factory=list)  # folders: (path, reason)
+    kept_unreachable: int = 0  # files kept because their folder could not be read
+    cancelled: bool = False
+    elapsed_s: float = 0.0
+    encode_s: float = 0.0  # time inside the vision + target graphs
+    wait_s: float = 0.0  # time the encoder waited for decoded images
+    device: str = "cpu"
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+@dataclass
+class _Ready:
+    file: PendingFile
+    sha256: str
+    nbytes: int
+    width: int
+    height: int
+    taken_at: float | None
+    pixels: np.ndarray  # (3, S, S)
+
+
+class Indexer:
+    def __init__(self, catalog: Catalog, vectors: PhotoIndex, encoders: Encoders, spec: ImageSpec,
+                 exclude: Sequence[Path] = (), cfg: IndexConfig = IndexConfig()):
+        self.catalog, self.vectors, self.encoders, self.spec, self.cfg = catalog, vectors, encoders, spec, cfg
+        self.exclude = list(exclude)
+        self._log_path = os.environ.get("CIRSEARCH_ENCODE_LOG")
+
+    # -- scan ----------------------------------------------------------------------------
+
+    def scan(self, roots: Sequence[Root], report: IndexReport, control: Control) -> bool:
+        """Scan each root and record the differences; False if cancelled midway."""
+        for root in roots:
+            listing = walk(root.path, exclude=self.exclude, should_stop=lambda: control.cancelled)
+            if control.cancelled:
+                return False
+            report.issues += [(i.path, i.reason) for i in listing.issues]
+            if any(i.path == os.path.abspath(root.path) for i in listing.issues):
+                self.catalog.apply_scan(root.id, diff({}, {}), {}, listing.issues)  # keep every file
+                report.kept_unreachable += len(self.catalog.listing(root.id))
+                continue
+            old = self.catalog.listing(root.id)
+            new = {p: s.key for p, s in listing.files.items()}
+            d = diff(old, new)
+            d, kept = _keep_unreadable(d, listing.issues)
+            report.kept_unreachable += kept
+            self.catalog.apply_scan(root.id, d, new, listing.issues)
+            report.added += len(d.added)
+            report.changed += len(d.changed)
+            report.removed += len(d.removed)
+            report.unchanged += len(d.unchanged)
+        return True
+
+    # -- encode --------------------------------------------------------------------------
+
+    def encode_pending(self, report: IndexReport, control: Control, progress: ProgressFn | None) -> None:
+        todo = self.catalog.pending()
+        state = _RunState(total=len(todo), start=time.monotonic())
+        workers = self.cfg.decode_workers or max(1, cpu_count() // 2)
+        ahead = self.cfg.ahead or 4 * self.cfg.batch_size
+        queue: deque[Future] = deque()
+        it = iter(todo)
+        with ThreadPoolExecutor(workers, thread_name_prefix="cirsearch-decode") as pool:
+            try:
+                self._fill(pool, queue, it, ahead)
+                while queue:
+                    control.wait_while_paused()
+                    if control.cancelled:
+                        report.cancelled = True
+                        break
+                    t0 = time.monotonic()
+                    item = queue.popleft().result()
+                    report.wait_s += time.monotonic() - t0
+                    self._fill(pool, queue, it, ahead)
+                    self._take(item, state, report)
+                    if progress is not None:
+                        progress(state.progress(_path_of(item)))
+                if report.cancelled:  # the batch in flight stays pending; the rest is committed
+                    state.batch, state.batch_shas, state.dups = [], set(), {}
+                else:
+                    self._encode_batch(state, report)
+                self._commit(state, report)
+            finally:
+                for f in queue:
+                    f.cancel()
+        if progress is not None:
+            progress(state.progress(""))
+
+    def _fill(self, pool: ThreadPoolExecutor, queue: deque, it, ahead: int) -> None:
+        while len(queue) < ahead:
+            f = next(it, None)
+            if f is None:
+                return
+            queue.append(pool.submit(self._prepare, f))
+
+    def _prepare(self, f: PendingFile) -> "_Ready | _Link | _Fail":
+        """Worker thread: read + hash; then link to known bytes, or decode + preprocess."""
+        try:
+            data = read_file(f.path, self.cfg.decode)
+        except ImageDecodeError as e:
+            return _Fail(f, Failed(f.id, e.reason))
+        sha = content_hash(data)
+        row = self.catalog.content(sha)
+        if row is not None and row["state"] == "encoded":
+            return _Link(f, int(row["id"]))
+        if row is not None:
+            return _Fail(f, Failed(f.id, row["error"], sha, len(data)))
+        try:
+            d = decode(data, f.path, self.spec.size, self.cfg.decode)
+            pixels = preprocess(d.image, self.spec)  # (3, S, S)
+        except ImageDecodeError as e:
+            return _Fail(f, Failed(f.id, e.reason, sha, len(data)))
+        except (ValueError, OSError, MemoryError) as e:
+            return _Fail(f, Failed(f.id, f"cannot be prepared: {e}", sha, len(data)))
+        return _Ready(f, sha, len(data), d.width, d.height, d.taken_at, pixels)
+
+    def _take(self, item: "_Ready | _Link | _Fail", state: "_RunState", report: IndexReport) -> None:
+        if isinstance(item, _Fail):
+            state.failed.append(item)
+        elif isinstance(item, _Link):
+            state.linked.append(item)
+        elif item.sha256 in state.committed:
+            state.linked.append(_Link(item.file, state.committed[item.sha256]))
+        elif item.sha256 in state.batch_shas:
+            state.dups.setdefault(item.sha256, []).append(item.file)
+        else:
+            state.batch.append(item)
+            state.batch_shas.add(item.sha256)
+            if len(state.batch) >= self.cfg.batch_size:
+                self._encode_batch(state, report)
+        state.done += 1
+        if len(state.linked) + len(state.failed) >= self.cfg.link_commit_every:
+            self._commit(state, report)
+
+    def _encode_batch(self, state: "_RunState", report: IndexReport) -> None:
+        if not state.batch:
+            return
+        self._log("encode", [r.sha256 for r in state.batch])
+        t0 = time.monotonic()
+        pixels = np.stack([r.pixels for r in state.batch])  # (B, 3, S, S)
+        state.tokens = self.encoders.target(self.encoders.vision(pixels))  # (B, Q, E)
+        report.encode_s += time.monotonic() - t0
+        self._commit(state, report)
+
+    def _commit(self, state: "_RunState", report: IndexReport) -> None:
+        """One transaction for the encoded batch, the links and the failures gathered so far."""
+        batch, tokens, linked, failed = state.batch, state.tokens, state.linked, state.failed
+        if not (batch or linked or failed):
+            return
+        encoded = [Encoded(r.file.id, r.sha256, r.nbytes, r.width, r.height, r.taken_at) for r in batch]
+        new_ids = self.catalog.record(
+            encoded, tokens, self.vectors.store, [(x.file.id, x.content_id) for x in linked], [x.failed for x in failed]
+        )
+        self._log("commit", [r.sha256 for r in batch])
+        if batch:
+            self.vectors.add(np.asarray(new_ids, np.int64), tokens)
+        if linked:
+            self.vectors.add_from_store(np.asarray([x.content_id for x in linked], np.int64))
+        report.encoded += len(batch)
+        report.reused += len(linked)
+        report.failed += [(x.file.path, x.failed.reason) for x in failed]
+        state.encoded += len(batch)
+        state.reused += len(linked)
+        state.failed_n += len(failed)
+        state.batch, state.tokens, state.batch_shas, state.linked, state.failed = [], None, set(), [], []
+        for r, cid in zip(batch, new_ids):  # copies met in the same batch: linked at the next commit
+            state.committed[r.sha256] = cid
+            state.linked += [_Link(f, cid) for f in state.dups.pop(r.sha256, [])]
+        self.vectors.save(if_older_than=self.cfg.save_every_s)
+
+    def _log(self, what: str, shas: list[str]) -> None:
+        if self._log_path and shas:
+            with open(self._log_path, "a") as f:
+                f.write("".join(f"{what} {s}\n" for s in shas))
+
+
+@dataclass(frozen=True)
+class _Link:
+    file: PendingFile
+    content_id: int
+
+
+@dataclass(frozen=True)
+class _Fail:
+    file: PendingFile
+    failed: Failed
+
+
+def _path_of(item) -> str:
+    return item.file.path
+
+
+@dataclass
+class _RunState:
+    total: int
+    start: float
+    done: int = 0
+    encoded: int = 0
+    reused: int = 0
+    failed_n: int = 0
+    batch: list = field(default_factory=list)
+    batch_shas: set = field(default_factory=set)
+    tokens: np.ndarray | None = None
+    linked: list = field(default_factory=list)
+    failed: list = field(default_factory=list)
+    dups: dict = field(default_factory=dict)
+    committed: dict = field(default_factory=dict)
+
+    def progress(self, current: str) -> Progress:
+        return Progress(
+            "encode", self.total, self.done, self.encoded, self.reused, self.failed_n,
+            time.monotonic() - self.start, current,
+        )
+
+
+def _keep_unreadable(d, issues: list[ScanIssue]):
+    """Files under folders that could not be read are not 'removed': keep them."""
+    bad = [i.path.rstrip(os.sep) + os.sep for i in issues if "folder" in i.reason]
+    if not bad:
+        return d, 0
+    removed = tuple(p for p in d.removed if not any(p.startswith(b) for b in bad))
+    kept = len(d.removed) - len(removed)
+    return type(d)(d.added, d.changed, removed, d.unchanged), kept

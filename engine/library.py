@@ -1,0 +1,476 @@
+"""The engine's facade: one photo library in one folder. The CLI and the GUI use only this.
+
+Folder layout::
+
+    catalog.sqlite   roots, files, contents, votes, scan issues (SQLite, WAL)
+    tokens.f16       every photo's target tokens (engine.store)
+    index.faiss      the FAISS index, a cache of tokens.f16 (engine.vectors)
+    thumbs/          thumbnail cache (CACHEDIR.TAG)
+    refs/            vision features of references that received votes (for personalization)
+    index.lock       held while indexing (one indexer per library, across processes)
+
+Threads: one ``Library`` may be shared by several threads. ``search``, ``similar``,
+``vote``, ``thumbnail``, ``status`` and the accessors may run concurrently from any
+threads; ``index`` runs in one thread at a time (a second caller gets
+:class:`LibraryBusyError`) and searches may run while it does (they see each committed
+batch). ``use_bundle`` and ``close`` must not overlap other calls.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .bundle import Bundle, load_bundle
+from .catalog import Catalog, Photo
+from .db import SCHEMA_VERSION, Database
+from .errors import BundleMismatchError, LibraryBusyError, LibraryError, QueryError
+from .feedback import FeedbackStore, QueryInfo, Vote
+from .indexer import Control, Indexer, IndexConfig, IndexReport, ProgressFn
+from .photoindex import PhotoIndex, VectorConfig
+from .preprocess import preprocess
+from .ranking import relevance_cutoff
+from .references import FeatureCache, ImageRef, Reference, load_reference
+from .runtime import Encoders, RuntimeConfig
+from .thumbnails import thumbnail
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: the in-process lock still applies
+    fcntl = None  # type: ignore[assignment]
+
+CATALOG = "catalog.sqlite"
+
+
+@dataclass(frozen=True)
+class LibraryConfig:
+    runtime: RuntimeConfig = RuntimeConfig()
+    vectors: VectorConfig = VectorConfig()
+    index: IndexConfig = IndexConfig()
+    reference_cache: int = 16  # references whose vision features stay in memory
+    thumbnail_size: int = 256
+
+
+@dataclass(frozen=True)
+class Hit:
+    photo_id: int
+    path: str
+    score: float
+    rank: int  # 0-based
+    sha256: str
+    paths: tuple[str, ...]  # every file with these bytes (copies), shortest first
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query: QueryInfo
+    hits: tuple[Hit, ...]
+    cutoff: int  # hits[:cutoff] lie above the first steep drop in scores
+    device: str
+    seconds: dict[str, float] = field(default_factory=dict)  # where the time went
+
+    def to_json(self) -> list[dict]:
+        return [
+            {"path": h.path, "score": h.score, "rank": h.rank, "photo_id": h.photo_id, "sha256": h.sha256,
+             "above_cutoff": h.rank < self.cutoff}
+            for h in self.hits
+        ]
+
+
+@dataclass(frozen=True)
+class LibraryStatus:
+    folder: str
+    roots: tuple[str, ...]
+    indexed: int  # files indexed
+    photos: int  # distinct photos (copies count once)
+    pending: int
+    skipped: int
+    skipped_files: tuple[tuple[str, str], ...]  # (path, reason): files and folders
+    bundle: str
+    bundle_path: str
+    demo_model: bool
+    device: str
+    has_text_search: bool
+    index_kind: str
+    index_rebuilt_because: str | None
+    votes: int
+    schema_version: int
+
+    def to_json(self) -> dict:
+        return {
+            "folder": self.folder, "roots": list(self.roots), "indexed": self.indexed, "photos": self.photos,
+            "pending": self.pending, "skipped": self.skipped,
+            "skipped_files": [{"path": p, "reason": r} for p, r in self.skipped_files],
+            "bundle": self.bundle, "bundle_path": self.bundle_path, "demo_model": self.demo_model,
+            "device": self.device, "text_search": self.has_text_search, "index_kind": self.index_kind,
+            "index_rebuilt_because": self.index_rebuilt_because, "votes": self.votes,
+            "schema_version": self.schema_version,
+        }
+
+
+class Library:
+    """Open with :meth:`Library.open`; close with :meth:`close` (or use ``with``)."""
+
+    def __init__(self, folder: Path, db: Database, bundle: Bundle, cfg: LibraryConfig):
+        self.folder, self.db, self.bundle, self.cfg = folder, db, bundle, cfg
+        self.catalog = Catalog(db)
+        self.feedback = FeedbackStore(db)
+        self.encoders = Encoders(bundle, cfg.runtime)
+        self.features = FeatureCache(cfg.reference_cache)
+        self._tokenizer = bundle.tokenizer()
+        self._index_lock = threading.Lock()
+        self.vectors = self._open_vectors()
+
+    # -- opening -------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, folder: str | Path, bundle: str | Path | Bundle | None = None, cfg: LibraryConfig = LibraryConfig(),
+             reindex: bool = False) -> "Library":
+        """Open (or create) the library in ``folder``.
+
+        ``bundle``: the model to use; by default the one the library last used. A bundle
+        whose target side differs from the one that encoded the library is refused with
+        :class:`BundleMismatchError` unless ``reindex`` (every photo is then re-encoded at
+        the next :meth:`index`).
+        """
+        folder = Path(folder).expanduser().absolute()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise LibraryError(f"cannot create the library folder {folder}: {e.strerror or e}") from e
+        if not os.access(folder, os.W_OK):
+            raise LibraryError(f"the library folder {folder} is not writable")
+        db = Database(folder / CATALOG)
+        try:
+            b = _resolve_bundle(db, bundle)
+            _check_target_side(db, b, reindex)
+            lib = cls(folder, db, b, cfg)
+        except BaseException:
+            db.close()
+            raise
+        return lib
+
+    def _open_vectors(self) -> PhotoIndex:
+        s = self.bundle.manifest.sizes
+        v = PhotoIndex(self.folder, s.num_query_tokens, s.embed_dim, self.bundle.target_side, self.cfg.vectors)
+        if self.db.get_meta("store_target_side") != self.bundle.target_side:
+            self.catalog.forget_vectors()
+            v.store.truncate()
+        with self.db.write() as c:
+            self.db.set_meta("store_target_side", self.bundle.target_side, c)
+            self.db.set_meta("target_side", self.bundle.target_side, c)
+            self.db.set_meta("bundle_path", str(self.bundle.root.absolute()), c)
+        v.open(self.catalog)
+        return v
+
+    def use_bundle(self, bundle: str | Path | Bundle, reindex: bool = False) -> None:
+        """Switch models. Same target side (e.g. a personalized query graph): instant, no
+        re-indexing. Another target side: refused unless ``reindex``."""
+        b = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+        if b.target_side == self.bundle.target_side:
+            self.bundle, self.encoders, self._tokenizer = b, Encoders(b, self.cfg.runtime), b.tokenizer()
+            self.db.set_meta("bundle_path", str(b.root.absolute()))
+            return
+        if not reindex:
+            raise BundleMismatchError(_mismatch_message(b))
+        with self._index_lock:
+            self.vectors.close()
+            self.bundle, self.encoders, self._tokenizer = b, Encoders(b, self.cfg.runtime), b.tokenizer()
+            self.features.clear()
+            self.vectors = self._open_vectors()
+
+    def close(self) -> None:
+        try:
+            self.vectors.save()
+        finally:
+            self.vectors.close()
+            self.db.close()
+
+    def __enter__(self) -> "Library":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- folders and indexing ------------------------------------------------------------
+
+    def roots(self) -> list[str]:
+        return [r.path for r in self.catalog.roots()]
+
+    def add_root(self, path: str | Path) -> str:
+        p = Path(path).expanduser().absolute()
+        if not p.is_dir():
+            raise LibraryError(f"{p} is not a folder")
+        return self.catalog.add_root(str(p)).path
+
+    def remove_root(self, path: str | Path) -> bool:
+        """Forget a folder: its photos leave the results (their tokens stay, so re-adding is instant)."""
+        gone = self.catalog.remove_root(str(Path(path).expanduser().absolute()))
+        if gone:
+            self.vectors.sync(self.catalog)
+            self.vectors.save()
+        return gone
+
+    def index(self, paths: Sequence[str | Path] = (), progress: ProgressFn | None = None,
+              control: Control | None = None) -> IndexReport:
+        """Add ``paths`` as roots, scan every root and encode what is new or changed."""
+        for p in paths:
+            self.add_root(p)
+        control = control or Control()
+        if not self._index_lock.acquire(blocking=False):
+            raise LibraryBusyError("this library is already being indexed in this process")
+        try:
+            with _process_lock(self.folder / "index.lock"):
+                return self._index(progress, control)
+        finally:
+            self._index_lock.release()
+
+    def _index(self, progress: ProgressFn | None, control: Control) -> IndexReport:
+        t0 = time.monotonic()
+        report = IndexReport(device=self.encoders.device)
+        ix = Indexer(self.catalog, self.vectors, self.encoders, self.bundle.manifest.image,
+                     exclude=[self.folder], cfg=self.cfg.index)
+        try:
+            if ix.scan(self.catalog.roots(), report, control):
+                ix.encode_pending(report, control, progress)
+            else:
+                report.cancelled = True
+        finally:
+            self.vectors.sync(self.catalog)
+            self.vectors.save()
+            report.elapsed_s = time.monotonic() - t0
+        return report
+
+    def status(self) -> LibraryStatus:
+        c = self.catalog.counts()
+        skipped = self.catalog.skipped()
+        m = self.bundle.manifest.model
+        return LibraryStatus(
+            str(self.folder), tuple(self.roots()), c["ok"], c["photos"], c["pending"], len(skipped), tuple(skipped),
+            self.bundle.label, str(self.bundle.root), m.demo, self.encoders.device, self.encoders.has_text,
+            self.vectors.kind, self.vectors.rebuilt_because, self.feedback.count(), SCHEMA_VERSION,
+        )
+
+    # -- search --------------------------------------------------------------------------
+
+    def search(self, text: str | None = None, image: ImageRef | None = None, k: int = 50,
+               exclude_reference: bool = True) -> SearchResult:
+        """Composed search (``image`` + ``text``), or text-only search (``text`` alone).
+
+        ``image``: a path, image bytes or a library photo id. The reference photo itself
+        is left out of the results unless ``exclude_reference`` is False.
+        """
+        times: dict[str, float] = {}
+        if image is None:
+            if not text or not text.strip():
+                raise QueryError("type what you are looking for, or give a reference photo")
+            if not self.encoders.has_text:
+                raise QueryError(f"the model {self.bundle.label} has no text-only search: give a reference photo too")
+            t = time.perf_counter()
+            ids, mask = self._tokenizer.encode([text])  # (1, L), (1, L)
+            q = self.encoders.text(ids, mask)  # (1, E)
+            times["encode"] = time.perf_counter() - t
+            return self._answer(self._query_info("text", text, None), q, k, frozenset(), times)
+        ref = self._reference(image)
+        t = time.perf_counter()
+        feats = self._vision_features(ref)  # (T, Dv)
+        times["vision"] = time.perf_counter() - t
+        t = time.perf_counter()
+        ids, mask = self._tokenizer.encode([text or ""])
+        q = self.encoders.query(feats[None], ids, mask)  # (1, E)
+        times["query"] = time.perf_counter() - t
+        return self._answer(self._query_info("composed", text or "", ref), q, k, self._excluded(ref, exclude_reference),
+                            times)
+
+    def similar(self, image: ImageRef, k: int = 50, exclude_reference: bool = True) -> SearchResult:
+        """Photos that look like ``image``: mean over its target tokens of the best match in each photo."""
+        ref = self._reference(image)
+        t = time.perf_counter()
+        tokens = self._reference_tokens(ref)  # (Q, E)
+        times = {"encode": time.perf_counter() - t}
+        return self._answer(self._query_info("similar", None, ref), tokens, k, self._excluded(ref, exclude_reference),
+                            times)
+
+    def _answer(self, info: QueryInfo, queries: np.ndarray, k: int, exclude: frozenset[int],
+                times: dict[str, float]) -> SearchResult:
+        if k <= 0:
+            raise QueryError("the number of results must be at least 1")
+        t = time.perf_counter()
+        live: dict[int, list[str]] = {}
+
+        def keep(ids: np.ndarray) -> np.ndarray:
+            live.update(self.catalog.paths(ids))
+            return np.asarray([int(i) in live for i in ids], bool)
+
+        ids, scores = self.vectors.search(queries, k, keep=keep, exclude=exclude)
+        times["search"] = time.perf_counter() - t
+        photos = self.catalog.photos(ids)
+        hits, rank = [], 0
+        for i, s in zip(ids.tolist(), scores.tolist()):
+            p = photos.get(i)
+            if p is None:  # removed between the search and now
+                continue
+            hits.append(Hit(i, p.path, float(s), rank, p.sha256, p.paths))
+            rank += 1
+        cutoff = relevance_cutoff(np.asarray([h.score for h in hits]))
+        return SearchResult(info, tuple(hits), cutoff, self.encoders.device, times)
+
+    def _query_info(self, mode: str, text: str | None, ref: Reference | None) -> QueryInfo:
+        m = self.bundle.manifest.model
+        return QueryInfo(mode, text, ref.path if ref else None, ref.sha256 if ref else None, m.name, m.version,
+                         self.bundle.query_sha256, self.bundle.target_side)
+
+    def _reference(self, image: ImageRef) -> Reference:
+        if isinstance(image, (int, np.integer)) and not isinstance(image, bool):
+            p = self.photo(int(image))
+            ref = load_reference(p.path, self.cfg.index.decode)
+            return ref
+        return load_reference(image, self.cfg.index.decode)
+
+    def _excluded(self, ref: Reference, exclude: bool) -> frozenset[int]:
+        if not exclude:
+            return frozenset()
+        p = self.catalog.photo_by_sha(ref.sha256)
+        return frozenset({p.id}) if p else frozenset()
+
+    def _vision_features(self, ref: Reference) -> np.ndarray:
+        def compute() -> np.ndarray:
+            pixels = preprocess(ref.decode(self.bundle.manifest.image.size), self.bundle.manifest.image)
+            return self.encoders.vision(pixels[None])[0]  # (T, Dv)
+
+        return self.features.get_or_compute("vision", ref.sha256, compute)
+
+    def _reference_tokens(self, ref: Reference) -> np.ndarray:
+        p = self.catalog.photo_by_sha(ref.sha256)
+        if p is not None:
+            return self.vectors.tokens(np.asarray([p.id]))[0]  # (Q, E), as indexed
+
+        def compute() -> np.ndarray:
+            t = self.encoders.target(self._vision_features(ref)[None])[0]  # (Q, E)
+            return t.astype(np.float16).astype(np.float32)  # as the store would hold it
+
+        return self.features.get_or_compute("target", ref.sha256, compute)
+
+    # -- photos and features -------------------------------------------------------------
+
+    def photo(self, photo_id: int) -> Photo:
+        p = self.catalog.photos([photo_id]).get(photo_id)
+        if p is None:
+            raise QueryError(f"no photo with id {photo_id} in this library")
+        return p
+
+    def photo_at(self, path: str | Path) -> Photo | None:
+        return self.catalog.photo_by_path(str(Path(path).expanduser().absolute()))
+
+    def photo_tokens(self, photo_ids: Sequence[int]) -> np.ndarray:
+        """(N,) photo ids -> (N, Q, E) float32 target tokens as indexed (fp16 precision)."""
+        ids = np.asarray(photo_ids, np.int64)
+        known = self.catalog.photos(ids)
+        missing = [i for i in ids.tolist() if i not in known]
+        if missing:
+            raise QueryError(f"no indexed photo with id {missing[0]}")
+        return self.vectors.tokens(ids)
+
+    def reference_features(self, image: ImageRef) -> np.ndarray:
+        """(T, Dv) float32 vision features of a reference (cached), for personalization."""
+        ref = self._reference(image)
+        saved = self._saved_features_path(ref.sha256)
+        if saved.is_file():
+            return np.load(saved).astype(np.float32)
+        return self._vision_features(ref)
+
+    def _saved_features_path(self, sha256: str) -> Path:
+        return self.folder / "refs" / self.bundle.target_side[:16] / f"{sha256}.npy"
+
+    def thumbnail(self, photo_id: int, size: int | None = None) -> Path:
+        p = self.photo(photo_id)
+        return thumbnail(p.path, p.sha256, self.folder / "thumbs", size or self.cfg.thumbnail_size,
+                         self.cfg.index.decode)
+
+    # -- feedback ------------------------------------------------------------------------
+
+    def vote(self, result: SearchResult, photo_id: int, up: bool) -> Vote:
+        """Record a thumbs-up/down on a photo of ``result``; committed when this returns."""
+        ranked = [h.photo_id for h in result.hits]
+        if photo_id in ranked:
+            h = result.hits[ranked.index(photo_id)]
+            rank, score, path, sha = h.rank, h.score, h.path, h.sha256
+            above = tuple(x.sha256 for x in result.hits[: h.rank])
+        else:
+            p = self.photo(photo_id)
+            rank, score, path, sha, above = None, None, p.path, p.sha256, tuple(x.sha256 for x in result.hits)
+        vote = self.feedback.add(result.query, sha, path, up, rank, score, above)
+        self._keep_reference_features(result.query)
+        return vote
+
+    def _keep_reference_features(self, q: QueryInfo) -> None:
+        """Votes outlive reference files: keep the reference's vision features with them."""
+        if q.ref_sha256 is None or not q.ref_path:
+            return
+        out = self._saved_features_path(q.ref_sha256)
+        if out.is_file():
+            return
+        try:
+            feats = self._vision_features(load_reference(q.ref_path, self.cfg.index.decode))
+        except Exception:  # the vote is already safe; features are a convenience
+            return
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(".tmp.npy")
+        np.save(tmp, feats.astype(np.float16))
+        os.replace(tmp, out)
+
+    def undo_vote(self, vote_id: int) -> Vote:
+        return self.feedback.undo(vote_id)
+
+    def votes(self, include_undone: bool = False) -> list[Vote]:
+        return self.feedback.votes(include_undone)
+
+
+def _resolve_bundle(db: Database, bundle: str | Path | Bundle | None) -> Bundle:
+    if isinstance(bundle, Bundle):
+        return bundle
+    if bundle is not None:
+        return load_bundle(bundle)
+    recorded = db.get_meta("bundle_path")
+    if recorded is None:
+        raise LibraryError("this library has no model yet: give a model bundle (--bundle PATH)")
+    return load_bundle(recorded)
+
+
+def _check_target_side(db: Database, b: Bundle, reindex: bool) -> None:
+    old = db.get_meta("target_side")
+    has_vectors = db.query("SELECT 1 FROM contents WHERE state = 'encoded' LIMIT 1")
+    if old is not None and old != b.target_side and has_vectors and not reindex:
+        raise BundleMismatchError(_mismatch_message(b))
+
+
+def _mismatch_message(b: Bundle) -> str:
+    return (f"the model {b.label} encodes photos differently from the one that indexed this library; "
+            "re-index with it (every photo is encoded again) or use the previous model")
+
+
+class _process_lock:
+    """An exclusive, non-blocking lock file (flock) held while indexing."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.fd = -1
+
+    def __enter__(self) -> "_process_lock":
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        if fcntl is not None:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(self.fd)
+                raise LibraryBusyError("another cirsearch process is indexing this library") from None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        os.close(self.fd)

@@ -1,0 +1,78 @@
+"""Reference photos of a query: resolving them, and caching their vision features.
+
+A reference is a file path, raw image bytes (pasted or dragged from a browser), or a
+library photo id. It is identified by the SHA-256 of its bytes; the vision features
+(T, Dv) computed for it are kept in a small LRU keyed by that hash, so editing the text
+of a query re-runs only the query graph. The cache is thread-safe.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Union
+
+import numpy as np
+
+from .decode import DecodeConfig, content_hash, decode, read_file
+
+ImageRef = Union[str, Path, bytes, int]  # a path, image bytes, or a library photo id
+
+
+@dataclass(frozen=True)
+class Reference:
+    sha256: str
+    path: str | None  # None for bytes
+    data: bytes = b""  # kept only until features are computed
+
+    def decode(self, target: int | None, cfg: DecodeConfig = DecodeConfig()):
+        return decode(self.data, self.path or "<pasted image>", target, cfg).image
+
+
+def load_reference(image: str | Path | bytes, cfg: DecodeConfig = DecodeConfig()) -> Reference:
+    """Read a path (raising ImageDecodeError) or take bytes, and hash them."""
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        data = bytes(image)
+        return Reference(content_hash(data), None, data)
+    path = str(Path(image).absolute())
+    data = read_file(path, cfg)
+    return Reference(content_hash(data), path, data)
+
+
+class FeatureCache:
+    """LRU of arrays keyed by content hash (and a kind: "vision", "target")."""
+
+    def __init__(self, capacity: int = 16):
+        self.capacity = capacity
+        self._items: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get_or_compute(self, kind: str, sha256: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        key = (kind, sha256)
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return self._items[key]
+            self.misses += 1
+        value = compute()  # outside the lock: encoding takes long; a rare double compute is harmless
+        value.setflags(write=False)
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+        return value
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        with self._lock:
+            return key in self._items
+
+    def clear(self, kind: str | None = None) -> None:
+        with self._lock:
+            for key in [k for k in self._items if kind is None or k[0] == kind]:
+                del self._items[key]

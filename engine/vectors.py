@@ -1,0 +1,260 @@
+"""The FAISS index over target tokens (the one module that imports faiss).
+
+Every photo (catalog content) contributes its Q target tokens, all under the photo's
+id, so a token hit names the photo directly; a photo's relevance is the max over its
+tokens (``engine.ranking`` aggregates). Kinds:
+
+``flat``   exact inner products, fp32 (IndexFlatIP); 4 * Q * E bytes per photo.
+``fp16``   exact on the stored fp16 tokens (scalar quantizer fp16 decodes losslessly);
+           half the memory of flat, same scores.
+``sq8``    8-bit scalar quantizer: 1 byte per dimension; approximate, re-ranked exactly.
+``ivfpq``  IVF with product quantization: a few dozen bytes per token; approximate,
+           re-ranked exactly; needs training.
+
+Deletions use ``remove_ids`` (no rebuild). The saved file carries a header with the kind,
+the sizes, the bundle's target-side hash, the photo ids it holds and a SHA-256 of the
+FAISS payload, and is written atomically; :func:`load_index` raises
+:class:`IndexFileError` for anything unreadable, corrupt or built by another target side.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from .errors import IndexFileError
+
+KINDS = ("flat", "fp16", "sq8", "ivfpq")
+EXACT_KINDS = frozenset({"flat", "fp16"})
+MAGIC = b"CIRSIDX1"
+
+
+@dataclass(frozen=True)
+class IndexParams:
+    kind: str = "flat"
+    nlist: int = 0  # ivfpq: inverted lists; 0 = from the data size
+    pq_bytes: int = 0  # ivfpq: bytes per token code; 0 = E / 4
+    nprobe: int = 32  # ivfpq: lists visited per query
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"index kind must be one of {KINDS}, not {self.kind!r}")
+
+    @property
+    def exact(self) -> bool:
+        return self.kind in EXACT_KINDS
+
+
+def default_nlist(num_vectors: int) -> int:
+    """About 4 * sqrt(n) lists, a power of two between 16 and 65536."""
+    want = 4 * max(num_vectors, 1) ** 0.5
+    return int(min(65536, max(16, 2 ** round(np.log2(want)))))
+
+
+class TokenIndex:
+    """Target tokens of many photos, searched by inner product. Guarded by a lock."""
+
+    def __init__(self, dim: int, num_tokens: int, params: IndexParams = IndexParams(), _index=None):
+        self.dim = dim  # E
+        self.num_tokens = num_tokens  # Q
+        self.params = params
+        self._index = _index if _index is not None else self._build(params)
+        self._ids: set[int] = set()
+        self._lock = threading.RLock()
+        self._apply_search_params()
+
+    def _build(self, p: IndexParams, num_vectors: int = 0):
+        ip = faiss.METRIC_INNER_PRODUCT
+        if p.kind == "flat":
+            return faiss.IndexIDMap(faiss.IndexFlatIP(self.dim))
+        if p.kind == "fp16":
+            return faiss.IndexIDMap(faiss.IndexScalarQuantizer(self.dim, faiss.ScalarQuantizer.QT_fp16, ip))
+        if p.kind == "sq8":
+            return faiss.IndexIDMap(faiss.IndexScalarQuantizer(self.dim, faiss.ScalarQuantizer.QT_8bit, ip))
+        nlist = p.nlist or default_nlist(num_vectors)
+        m = p.pq_bytes or max(1, self.dim // 4)
+        if self.dim % m:
+            raise ValueError(f"pq_bytes {m} must divide the embedding size {self.dim}")
+        index = faiss.IndexIVFPQ(faiss.IndexFlatIP(self.dim), self.dim, nlist, m, 8, ip)
+        # FAISS prints a warning to stderr below 39 points per centroid; small libraries
+        # never get this kind by choice (recall is measured first), so keep it quiet.
+        index.cp.min_points_per_centroid = 1
+        index.pq.cp.min_points_per_centroid = 1
+        return index
+
+    def _apply_search_params(self) -> None:
+        if self.params.kind == "ivfpq":
+            ivf = faiss.extract_index_ivf(self._index)
+            ivf.nprobe = min(self.params.nprobe, ivf.nlist)
+
+    @property
+    def is_trained(self) -> bool:
+        return bool(self._index.is_trained)
+
+    def train(self, tokens: np.ndarray) -> None:
+        """Train a quantizer on a sample of tokens (N, E) (sq8, ivfpq); rebuilt for its size."""
+        x = np.ascontiguousarray(tokens.reshape(-1, self.dim), dtype=np.float32)  # (N, E)
+        with self._lock:
+            if self._ids:
+                raise ValueError("train an index before adding photos to it")
+            self._index = self._build(self.params, num_vectors=len(x))
+            if self.params.kind == "ivfpq":
+                nlist = faiss.extract_index_ivf(self._index).nlist
+                if len(x) < nlist:
+                    raise ValueError(f"{len(x)} training tokens for {nlist} lists")
+            self._index.train(x)
+            self._apply_search_params()
+
+    def add(self, ids: np.ndarray, tokens: np.ndarray) -> None:
+        """``tokens`` (N, Q, E) for photo ``ids`` (N,); ids already present are replaced."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if len(ids) == 0:
+            return
+        t = np.ascontiguousarray(tokens, dtype=np.float32)  # (N, Q, E)
+        if t.shape != (len(ids), self.num_tokens, self.dim):
+            raise ValueError(f"tokens of shape {t.shape} for {len(ids)} photos of {self.num_tokens} x {self.dim}")
+        with self._lock:
+            if not self.is_trained:
+                raise ValueError(f"a {self.params.kind} index must be trained before photos are added")
+            present = [i for i in ids.tolist() if i in self._ids]
+            if present:
+                self._remove_locked(np.asarray(present, np.int64))
+            tok_ids = np.repeat(ids, self.num_tokens)  # (N * Q,)
+            self._index.add_with_ids(t.reshape(-1, self.dim), tok_ids)
+            self._ids.update(ids.tolist())
+
+    def remove(self, ids: np.ndarray) -> int:
+        """Remove photos; returns how many were present."""
+        with self._lock:
+            present = [i for i in np.asarray(ids, np.int64).tolist() if i in self._ids]
+            if present:
+                self._remove_locked(np.asarray(present, np.int64))
+            return len(present)
+
+    def _remove_locked(self, ids: np.ndarray) -> None:
+        self._index.remove_ids(np.ascontiguousarray(ids, np.int64))
+        self._ids.difference_update(ids.tolist())
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(M, E) queries -> token scores (M, k) and photo ids (M, k), best first; -1 pads."""
+        q = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)  # (M, E)
+        with self._lock:
+            k = max(1, min(k, self._index.ntotal))
+            if self._index.ntotal == 0:
+                return np.full((len(q), 1), -np.inf, np.float32), np.full((len(q), 1), -1, np.int64)
+            scores, ids = self._index.search(q, k)  # (M, k), (M, k)
+        return scores, ids
+
+    @property
+    def ids(self) -> np.ndarray:
+        with self._lock:
+            return np.asarray(sorted(self._ids), np.int64)
+
+    def __contains__(self, photo_id: int) -> bool:
+        return photo_id in self._ids
+
+    @property
+    def num_photos(self) -> int:
+        return len(self._ids)
+
+    @property
+    def num_vectors(self) -> int:
+        return int(self._index.ntotal)
+
+    def memory_bytes(self) -> int:
+        """Size of the serialized index: what it holds in RAM, near enough."""
+        with self._lock:
+            return int(faiss.serialize_index(self._index).nbytes)
+
+    def clear(self) -> None:
+        with self._lock:
+            if self._ids:
+                self._remove_locked(np.asarray(sorted(self._ids), np.int64))
+
+
+def save_index(index: TokenIndex, path: str | Path, target_side: str) -> None:
+    """Write the index atomically: temp file, fsync, rename, fsync the folder."""
+    path = Path(path)
+    with index._lock:
+        payload = faiss.serialize_index(index._index).tobytes()
+        ids = index.ids
+    header = {
+        "kind": index.params.kind,
+        "params": {"nlist": index.params.nlist, "pq_bytes": index.params.pq_bytes, "nprobe": index.params.nprobe},
+        "dim": index.dim,
+        "num_tokens": index.num_tokens,
+        "target_side": target_side,
+        "num_photos": int(len(ids)),
+        "payload_sha256": hashlib.sha256(payload).hexdigest(),
+        "ids_sha256": hashlib.sha256(ids.tobytes()).hexdigest(),
+    }
+    hb = json.dumps(header).encode()
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(MAGIC + struct.pack("<Q", len(hb)) + hb)
+            f.write(ids.tobytes())
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def load_index(path: str | Path, target_side: str, dim: int, num_tokens: int) -> TokenIndex:
+    """Read a saved index, checking everything; :class:`IndexFileError` says what is wrong."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise IndexFileError(f"{path.name} does not exist") from None
+    except OSError as e:
+        raise IndexFileError(f"{path.name} cannot be read: {e}") from None
+    if not data.startswith(MAGIC) or len(data) < len(MAGIC) + 8:
+        raise IndexFileError(f"{path.name} is not a cirsearch index file")
+    (hlen,) = struct.unpack("<Q", data[len(MAGIC) : len(MAGIC) + 8])
+    start = len(MAGIC) + 8
+    try:
+        header = json.loads(data[start : start + hlen])
+        n = int(header["num_photos"])
+        params = IndexParams(header["kind"], **header["params"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise IndexFileError(f"{path.name} has a damaged header: {e}") from None
+    if header.get("target_side") != target_side:
+        raise IndexFileError(f"{path.name} was built by another model (target side differs)")
+    if (header.get("dim"), header.get("num_tokens")) != (dim, num_tokens):
+        raise IndexFileError(f"{path.name} holds {header.get('num_tokens')} x {header.get('dim')} tokens")
+    ids_b = data[start + hlen : start + hlen + 8 * n]
+    payload = data[start + hlen + 8 * n :]
+    if hashlib.sha256(ids_b).hexdigest() != header.get("ids_sha256") or (
+        hashlib.sha256(payload).hexdigest() != header.get("payload_sha256")
+    ):
+        raise IndexFileError(f"{path.name} is corrupt (checksum mismatch)")
+    try:
+        raw = faiss.deserialize_index(np.frombuffer(payload, np.uint8))
+    except RuntimeError as e:
+        raise IndexFileError(f"{path.name} cannot be read by FAISS: {e}") from None
+    index = TokenIndex(dim, num_tokens, params, _index=raw)
+    index._ids = set(np.frombuffer(ids_b, np.int64).tolist())
+    if raw.ntotal != len(index._ids) * num_tokens:
+        raise IndexFileError(f"{path.name} holds {raw.ntotal} tokens for {len(index._ids)} photos")
+    return index
