@@ -1,0 +1,185 @@
+"""Evaluation of a model on a split: rank each query's group corpus, then the metrics of
+``trainer.metrics``, ranking dumps, and CIRR's test-server files.
+
+- FashionIQ: per category R@10/R@50 over ``split.<cat>.<split>.json`` (QuRe's index),
+  their means and the headline average. The reference is *not* removed (QuRe's FIQ
+  evaluation keeps it), so dumped rankings may contain it.
+- CIRR: the reference removed from every ranking; R@1/5/10/50; R_subset@1/2/3 over the
+  ``img_set`` members; test1 has no labels: ``cirr_submission`` writes the two files.
+- Demo world: when the data root holds the world's attributes file, relevance P@5 against
+  every image that satisfies the query (``engine.world``'s relevance), besides recall.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .data.errors import DataError
+from .data.images import ImageBank
+from .data.queries import Queries
+from .data.splits import CIRSplit
+from .encode import encode_queries, encode_targets
+from .metrics import cirr_summary, fiq_summary, recall_at, subset_ranks, target_ranks, top_k
+from .mining import chunked_scores
+from .model import QuReModel
+
+TOP_K = 50
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    device: torch.device = torch.device("cpu")
+    batch_size: int = 128
+    chunk: int = 256
+    amp: bool = False
+    num_workers: int = 0
+    top_k: int = TOP_K
+
+
+@dataclass
+class GroupRanking:
+    group: str
+    rows: np.ndarray  # (M_g,) query rows (split order)
+    top: np.ndarray  # (M_g, k) bank ids, best first
+    ranks: np.ndarray | None = None  # (M_g,) target ranks, when labelled
+    sub_ranks: np.ndarray | None = None  # (M_g,) CIRR subset ranks
+    sub_top: list[list[int]] = field(default_factory=list)  # CIRR: members (bank ids) best first
+
+
+def rank_split(
+    model: QuReModel, split: CIRSplit, bank: ImageBank, queries: Queries, opt: EvalOptions
+) -> list[GroupRanking]:
+    """Score every query against its group's corpus, chunk by chunk."""
+    was_training = model.training
+    model.eval()
+    try:
+        q_all = encode_queries(
+            model, bank, queries.ref, queries.input_ids, queries.attention_mask, opt.device, opt.batch_size, opt.amp,
+            opt.num_workers,
+        )  # (M, E)
+        out = []
+        for g, corpus in enumerate(queries.corpus_ids):
+            rows = np.flatnonzero(queries.group == g)
+            if len(rows):
+                t = encode_targets(model, bank, corpus, opt.device, opt.batch_size, opt.amp, opt.num_workers)  # (N_g, Q, E)
+                out.append(_rank_group(split, queries, corpus, rows, q_all, t, opt, g))
+        return out
+    finally:
+        model.train(was_training)
+
+
+def _rank_group(split, queries, corpus, rows, q_all, t, opt, g) -> GroupRanking:
+    cirr = split.dataset == "cirr"
+    pos = {int(b): j for j, b in enumerate(corpus)}
+    name_pos = {n: j for j, n in enumerate(split.corpus[queries.groups[g]])}  # same order as corpus
+    ref_pos = np.asarray([pos.get(int(b), -1) for b in queries.ref[rows]])
+    exclude = ref_pos if cirr else None
+    labelled = bool((queries.target[rows] >= 0).all())
+    tops, ranks, subs, sub_tops = [], [], [], []
+    q = q_all[torch.as_tensor(rows, device=q_all.device)]
+    for s, sc in chunked_scores(q, t, opt.chunk):
+        sc = sc.float().cpu().numpy()  # (c, N_g)
+        sl = slice(s, s + len(sc))
+        ex = None if exclude is None else exclude[sl]
+        tops.append(corpus[top_k(sc, opt.top_k, ex)])
+        if labelled:
+            ranks.append(target_ranks(sc, queries.target_pos[rows[sl]], ex))
+        if cirr:
+            members = [
+                np.asarray([name_pos[n] for n in split.triplets[r].members if n in name_pos], dtype=np.int64)
+                for r in rows[sl]
+            ]
+            if labelled:
+                subs.append(subset_ranks(sc, queries.target_pos[rows[sl]], members, ex))
+            for j, mem in enumerate(members):
+                mem = mem[mem != ex[j]]
+                order = mem[np.argsort(-sc[j, mem], kind="stable")] if len(mem) else mem
+                sub_tops.append([int(corpus[p]) for p in order])
+    return GroupRanking(
+        group=queries.groups[g],
+        rows=rows,
+        top=np.concatenate(tops),
+        ranks=np.concatenate(ranks) if labelled else None,
+        sub_ranks=np.concatenate(subs) if (cirr and labelled) else None,
+        sub_top=sub_tops,
+    )
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def metrics_of(split: CIRSplit, rankings: list[GroupRanking]) -> dict[str, float]:
+    if any(r.ranks is None for r in rankings):
+        return {}
+    if split.dataset == "cirr":
+        r = rankings[0]
+        return cirr_summary(r.ranks, r.sub_ranks)
+    per_cat = {r.group: {"R@10": recall_at(r.ranks, 10), "R@50": recall_at(r.ranks, 50)} for r in rankings}
+    return fiq_summary(per_cat)
+
+
+def evaluate_split(
+    model: QuReModel, split: CIRSplit, bank: ImageBank, queries: Queries, opt: EvalOptions
+) -> tuple[dict[str, float], list[GroupRanking]]:
+    """Metrics of a labelled split (plus world relevance when available) and the rankings."""
+    if split.missing_targets:
+        raise DataError(
+            f"{split.root}: {split.missing_targets} {split.split} target(s) are missing from the image split lists; "
+            "recall over such an index is not comparable"
+        )
+    rankings = rank_split(model, split, bank, queries, opt)
+    metrics = metrics_of(split, rankings)
+    metrics.update(world_relevance(split, bank, rankings))
+    return metrics, rankings
+
+
+def world_relevance(split: CIRSplit, bank: ImageBank, rankings: list[GroupRanking], k: int = 5) -> dict[str, float]:
+    """Relevance P@k against every image satisfying the query, on the demo world only."""
+    try:
+        from engine.world import relevance
+    except ImportError:
+        return {}
+    if not relevance.has_attributes(split.root):
+        return {}
+    rows = np.concatenate([r.rows for r in rankings])
+    tops = np.concatenate([r.top for r in rankings])
+    names = [[bank.names[int(b)] for b in row[:k]] for row in tops]
+    triplets = [split.triplets[int(i)] for i in rows]
+    p = relevance.precision_at_k(split.root, triplets, names, k)
+    return {f"P@{k}": p}
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def dump_rankings(out_dir: str | Path, bank: ImageBank, rankings: list[GroupRanking]) -> list[Path]:
+    """OUT/<group>.json: a list aligned with the group's captions file, top-k names each."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for r in rankings:
+        path = out_dir / f"{r.group}.json"
+        path.write_text(json.dumps([[bank.names[int(b)] for b in row] for row in r.top]), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def cirr_submission(split: CIRSplit, bank: ImageBank, rankings: list[GroupRanking]) -> tuple[dict, dict]:
+    """The two CIRR test-server files: top-50 per pair_id (reference removed) and the
+    top-3 of its img_set members (reference removed)."""
+    if split.dataset != "cirr":
+        raise ValueError("CIRR submission files need a CIRR split")
+    recall: dict[str, Any] = {"version": "rc2", "metric": "recall"}
+    subset: dict[str, Any] = {"version": "rc2", "metric": "recall_subset"}
+    for r in rankings:
+        for j, row in enumerate(r.rows):
+            pid = str(split.triplets[int(row)].pair_id)
+            recall[pid] = [bank.names[int(b)] for b in r.top[j][:50]]
+            subset[pid] = [bank.names[int(b)] for b in r.sub_top[j][:3]]
+    return recall, subset

@@ -1,0 +1,121 @@
+"""Mining: encode the corpus with the current model, score the queries in chunks, and
+build the ``NegativeTable`` the training Dataset draws from.
+
+Memory stays bounded: scores are computed ``chunk`` queries at a time against one
+group's corpus tokens, so the largest temporary is (chunk, N_g, Q) floats, not
+QuRe's (M, N, Q) (61 GB for CIRR). Each chunk goes to the CPU, where the pure
+samplers of ``trainer.negatives`` turn every row into a negative set.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from .data.images import ImageBank
+from .data.queries import Queries
+from .encode import encode_queries, encode_targets
+from .model import QuReModel, score
+from .negatives import NegativeSet, NegativeTable, qure_hard_set, trns_mid_zone
+
+METHODS = ("qure", "trns")
+
+
+@dataclass(frozen=True)
+class MiningConfig:
+    method: str = "qure"
+    consecutive_threshold: int = 1  # QuRe's configs
+    window: int | None = None  # limit QuRe's drop search to W items after the target (off = paper)
+    fallback_k: int = 10
+    trns_lo: float = 5
+    trns_hi: float = 30
+    trns_mode: str = "rank"
+    chunk: int = 256  # queries scored at once
+    batch_size: int = 128  # images/queries encoded at once
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"unknown mining method {self.method!r}; choose one of {METHODS}")
+        if self.chunk < 1:
+            raise ValueError("chunk must be at least 1")
+
+
+def sampler_for(cfg: MiningConfig) -> Callable[[np.ndarray, int], NegativeSet]:
+    if cfg.method == "qure":
+        return lambda s, t: qure_hard_set(
+            s, t, consecutive_threshold=cfg.consecutive_threshold, window=cfg.window, fallback_k=cfg.fallback_k
+        )
+    return lambda s, t: trns_mid_zone(s, t, lo=cfg.trns_lo, hi=cfg.trns_hi, mode=cfg.trns_mode, fallback_k=cfg.fallback_k)
+
+
+def chunked_scores(q: torch.Tensor, t: torch.Tensor, chunk: int) -> Iterator[tuple[int, torch.Tensor]]:
+    """q (M, E), t (N, Q, E) -> (start, scores (c, N)) for consecutive chunks of queries."""
+    for s in range(0, q.shape[0], chunk):
+        yield s, score(q[s : s + chunk], t)  # (c, N)
+
+
+def build_table(
+    q: torch.Tensor,
+    tokens: torch.Tensor,
+    token_rows: np.ndarray,
+    queries: Queries,
+    cfg: MiningConfig,
+    image_names: list[str],
+    meta: dict | None = None,
+) -> NegativeTable:
+    """Negative sets of every query from its scores against its group's corpus.
+
+    q (M, E) query vectors; tokens (U, Q, E) target tokens of the images ``token_rows``
+    (bank ids, (U,)), which must cover every group's corpus.
+    """
+    row_of = {int(b): i for i, b in enumerate(token_rows)}
+    sampler = sampler_for(cfg)
+    sets: list[np.ndarray | None] = [None] * len(queries)
+    ranks = np.zeros(len(queries), dtype=np.int64)
+    fallback = np.zeros(len(queries), dtype=bool)
+    for g, corpus in enumerate(queries.corpus_ids):
+        rows = np.flatnonzero(queries.group == g)
+        if not len(rows):
+            continue
+        t_g = tokens[torch.as_tensor([row_of[int(b)] for b in corpus], device=tokens.device)]  # (N_g, Q, E)
+        q_g = q[torch.as_tensor(rows, device=q.device)]  # (M_g, E)
+        for s, sc in chunked_scores(q_g, t_g, cfg.chunk):
+            sc = sc.float().cpu().numpy()  # (c, N_g)
+            for j, row in enumerate(rows[s : s + len(sc)]):
+                ns = sampler(sc[j], int(queries.target_pos[row]))
+                sets[row] = corpus[ns.positions]
+                ranks[row], fallback[row] = ns.target_rank, ns.fallback
+    full_meta = {"mining": asdict(cfg), **(meta or {})}
+    return NegativeTable.from_sets(sets, ranks, fallback, image_names, full_meta)  # type: ignore[arg-type]
+
+
+def mine(
+    model: QuReModel,
+    bank: ImageBank,
+    queries: Queries,
+    cfg: MiningConfig,
+    device: torch.device,
+    amp: bool = False,
+    num_workers: int = 0,
+    meta: dict | None = None,
+) -> NegativeTable:
+    """Encode with ``model`` (put in eval mode for the duration) and build the table."""
+    was_training = model.training
+    model.eval()
+    t0 = time.perf_counter()
+    try:
+        rows = np.unique(np.concatenate(queries.corpus_ids))
+        tokens = encode_targets(model, bank, rows, device, cfg.batch_size, amp, num_workers)  # (U, Q, E)
+        q = encode_queries(
+            model, bank, queries.ref, queries.input_ids, queries.attention_mask, device, cfg.batch_size, amp, num_workers
+        )  # (M, E)
+        t1 = time.perf_counter()
+        table = build_table(q, tokens, rows, queries, cfg, bank.names, meta)
+    finally:
+        model.train(was_training)
+    table.meta["seconds"] = {"encode": round(t1 - t0, 3), "sets": round(time.perf_counter() - t1, 3)}
+    return table
