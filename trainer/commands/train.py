@@ -1,0 +1,217 @@
+"""``cirsearch-train train``: train a model on FashionIQ or CIRR (or the demo world, which
+is in FashionIQ layout) into a run directory. Runs under ``torchrun`` for DDP."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from trainer.commands._common import (
+    add_data,
+    add_device,
+    add_mining,
+    categories,
+    mining_config,
+    pick_device,
+    set_threads,
+)
+
+NAME = "train"
+HELP = "train a composed-retrieval model (QuRe, contrastive, TRNS or SPN stage 2) into a run folder"
+
+# Defaults when a flag is not given: QuRe's for the real model; for the tiny model
+# trained from scratch on CPU, what the trial found to work.
+DEFAULTS = {
+    ("vitl", "fashioniq"): {"epochs": 30, "lr": 5e-6, "batch_size": 32, "lr_warmup_steps": 0},
+    ("vitl", "cirr"): {"epochs": 50, "lr": 1e-5, "batch_size": 32, "lr_warmup_steps": 0},
+    ("tiny", "fashioniq"): {"epochs": 12, "lr": 1e-3, "batch_size": 64, "lr_warmup_steps": 50},
+    ("tiny", "cirr"): {"epochs": 12, "lr": 1e-3, "batch_size": 64, "lr_warmup_steps": 50},
+}
+SPN_DEFAULTS = {"vitl": {"epochs": 3, "lr": 1e-5}, "tiny": {"epochs": 3, "lr": 1e-4}}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_data(p, required=False)
+    p.add_argument("--method", choices=["qure", "contrastive", "trns", "spn"])
+    p.add_argument("--model", choices=["tiny", "vitl"], help="architecture (default with --init: the init run's)")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--out", type=Path, required=True, help="run folder to create (or to continue with --resume)")
+    p.add_argument("--init", type=Path, default=None, help="start from this run's best weights (optimizer fresh)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--pause-after", type=int, default=None, help="stop after this many epochs (resume later)")
+    p.add_argument("--vocab", type=Path, default=None,
+                   help="WordPiece vocab.txt (vitl: bert-base-uncased's; tiny: built from the captions if absent)")
+    p.add_argument("--vocab-size", type=int, default=1000, help="tiny: size of the vocabulary built from captions")
+    g = p.add_argument_group("optimization")
+    g.add_argument("--batch-size", type=int, default=None)
+    g.add_argument("--lr", type=float, default=None)
+    g.add_argument("--weight-decay", type=float, default=0.05)
+    g.add_argument("--lr-warmup-steps", type=int, default=None)
+    g.add_argument("--seed", type=int, default=1000)
+    g.add_argument("--no-amp", action="store_true", help="no fp16 autocast on CUDA")
+    g.add_argument("--temp-floor", type=float, default=1e-3, help="lower bound on the learned temperature (0: none)")
+    g = p.add_argument_group("negatives schedule (qure, trns) and SPN")
+    g.add_argument("--n-def", type=int, default=6, help="sets recomputed every floor(epochs / n_def) epochs")
+    g.add_argument("--no-warmup", action="store_true", help="mine at epoch 0 too (e.g. after --init)")
+    g.add_argument("--spn-temp", type=float, default=0.05, help="SPN stage-2 temperature")
+    add_mining(p)
+    g = p.add_argument_group("data and evaluation")
+    g.add_argument("--val-split", default="val", help="validation split, or 'none'")
+    g.add_argument("--corpus", choices=["split", "targets"], default="split",
+                   help="FashionIQ training corpus: the split's image list, or the triplets' targets (QuRe's code)")
+    g.add_argument("--images", choices=["auto", "memory", "lazy"], default="auto",
+                   help="keep decoded images in memory, or decode them in DataLoader workers")
+    g.add_argument("--feature-cache", default=None, help="folder for cached frozen-ViT tokens (vitl)")
+    g.add_argument("--num-workers", type=int, default=0)
+    g.add_argument("--eval-every", type=int, default=1)
+    g.add_argument("--log-every", type=int, default=10)
+    g.add_argument("--max-steps-per-epoch", type=int, default=None, help="cap steps per epoch (smoke runs)")
+    add_device(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    from trainer.data.errors import DataError
+    from trainer.run import RunError
+
+    try:
+        return _run(args)
+    except (DataError, RunError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    import torch
+
+    from trainer import distributed, run
+    from trainer.train import Trainer
+
+    set_threads(args.threads)
+    if args.resume:
+        cfg_json = run.read_config(args.out)
+        from trainer.config import TrainConfig, data_from_json
+
+        data, cfg = data_from_json(cfg_json["data"]), TrainConfig.from_json(cfg_json["training"])
+        payload = run.load_checkpoint(args.out / run.CHECKPOINT)
+        model = run.model_from_payload(payload)
+        d = distributed.setup(pick_device(args.device).type)
+        device = pick_device(args.device, d.local_rank)
+        trainer = Trainer(args.out, model, data, cfg, device, d, _logger(d))
+        trainer.resume_from(payload)
+        trainer.fit(args.pause_after)
+        distributed.teardown(d)
+        return 0
+
+    missing = [f for f in ("dataset", "data_root", "method") if getattr(args, f) is None]
+    if missing:
+        print(f"error: a new run needs --{', --'.join(m.replace('_', '-') for m in missing)}", file=sys.stderr)
+        return 2
+    try:
+        d = distributed.setup(pick_device(args.device).type)
+        device = pick_device(args.device, d.local_rank)
+    except ValueError as e:
+        raise run.RunError(str(e)) from None
+    torch.manual_seed(args.seed)
+    model, vocab, init_meta = _initial_model(args, d)
+    data, cfg = _configs(args, model.cfg.name)
+    if d.main:
+        from trainer.train import start_run
+
+        extra = {"init": str(args.init.resolve()) if args.init else None, "init_meta": init_meta}
+        start_run(args.out, model, vocab, data, cfg, extra)
+    d.barrier()
+    trainer = Trainer(args.out, model, data, cfg, device, d, _logger(d))
+    trainer.fit(args.pause_after)
+    distributed.teardown(d)
+    return 0
+
+
+def _logger(d):
+    return (lambda s: print(s, flush=True)) if d.main else (lambda s: None)
+
+
+def _initial_model(args, d):
+    """(model, vocab path, meta of the init run or None)."""
+    from engine.text import Tokenizer
+    from trainer import run
+    from trainer.model import build_model, get_config
+
+    if args.init is not None:
+        model, vocab, meta = run.load_model(args.init, which="best")
+        if args.model and args.model != model.cfg.name:
+            raise run.RunError(f"--init {args.init} holds a {model.cfg.name} model, not {args.model}")
+        model.train()
+        return model, vocab, {k: meta.get(k) for k in ("method", "epoch", "metrics", "seed")}
+    name = args.model or "tiny"
+    cfg = get_config(name)
+    vocab = args.vocab
+    if vocab is None:
+        if name != "tiny":
+            raise run.RunError("--model vitl needs --vocab (bert-base-uncased's vocab.txt) or --init RUN")
+        vocab = _build_vocab(args, d)
+    tok = Tokenizer(vocab, cfg.text_spec())
+    return build_model(cfg, vocab_size=tok.vocab_size), Path(vocab), None
+
+
+def _build_vocab(args, d) -> Path:
+    from trainer.data.splits import load_split
+    from trainer.vocab import build_wordpiece_vocab
+
+    path = args.out / "vocab.txt"
+    if d.main:
+        if (args.out / "config.json").exists():
+            from trainer.run import RunError
+
+            raise RunError(f"{args.out} already holds a run; pass --resume to continue it or choose another --out")
+        split = load_split(args.dataset, args.data_root, "train", categories(args.categories))
+        build_wordpiece_vocab([t.caption for t in split.triplets], path, args.vocab_size)
+    d.barrier()
+    return path
+
+
+def _configs(args, model_name: str):
+    base = dict(DEFAULTS[(model_name, args.dataset)])
+    if args.method == "spn":
+        base.update(SPN_DEFAULTS[model_name])
+    pick = lambda flag, key: base[key] if flag is None else flag  # noqa: E731
+    try:
+        return _build_configs(args, base, pick)
+    except ValueError as e:
+        from trainer.run import RunError
+
+        raise RunError(str(e)) from None
+
+
+def _build_configs(args, base, pick):
+    from trainer.config import DataConfig, TrainConfig
+
+    data = DataConfig(
+        dataset=args.dataset,
+        root=str(Path(args.data_root).resolve()),
+        val_split=None if args.val_split == "none" else args.val_split,
+        categories=categories(args.categories),
+        corpus=args.corpus,
+        images=args.images,
+        feature_cache=args.feature_cache,
+    )
+    cfg = TrainConfig(
+        method=args.method,
+        epochs=pick(args.epochs, "epochs"),
+        batch_size=pick(args.batch_size, "batch_size"),
+        lr=pick(args.lr, "lr"),
+        weight_decay=args.weight_decay,
+        lr_warmup_steps=pick(args.lr_warmup_steps, "lr_warmup_steps"),
+        seed=args.seed,
+        amp=not args.no_amp,
+        n_def=args.n_def,
+        warmup=not args.no_warmup,
+        mining=mining_config(args, args.method),
+        spn_temp=args.spn_temp,
+        temp_floor=args.temp_floor,
+        num_workers=args.num_workers,
+        eval_every=args.eval_every,
+        log_every=args.log_every,
+        max_steps_per_epoch=args.max_steps_per_epoch,
+    )
+    return data, cfg
