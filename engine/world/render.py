@@ -132,19 +132,15 @@ def _pattern(pattern: str, size: tuple[int, int], base: RGB, n: Nuisance, frame:
             for x in grid(step, ox + (step / 2 if j % 2 else 0.0)):
                 disc(x, y, r, n.ink)
     elif pattern == "checked":
-        overlay = Image.new("RGB", size, base)
-        od = ImageDraw.Draw(overlay)
-        step, band = period * 1.2, period * 0.55
+        # gingham: bands of ink at 45 % where one band lies, 85 % where two cross
+        step, band = period * 1.2, period * 0.36
+        rows, cols = Image.new("L", size, 0), Image.new("L", size, 0)
+        rd, cd = ImageDraw.Draw(rows), ImageDraw.Draw(cols)
         for a in grid(step, ox):
-            od.polygon(rect(-half, a, half, a + band), fill=n.ink)
-            od.polygon(rect(a, -half, a + band, half), fill=n.ink)
-        img = Image.blend(img, overlay, 0.5)
-        draw = ImageDraw.Draw(img)
-        line = max(1, int(frame.side // 220))
-        for a in grid(step, ox):
-            m = a + band / 2
-            draw.line([frame.local(-half, m), frame.local(half, m)], fill=n.ink, width=line)
-            draw.line([frame.local(m, -half), frame.local(m, half)], fill=n.ink, width=line)
+            rd.polygon(rect(-half, a, half, a + band), fill=110)
+        for a in grid(step, oy):
+            cd.polygon(rect(a, -half, a + band, half), fill=110)
+        img.paste(n.ink, None, ImageChops.add(rows, cols))
     elif pattern == "floral":
         step, r = period * 1.9, period * 0.32
         rng = np.random.default_rng(n.seed)

@@ -61,10 +61,10 @@ def _neck(cx: float, top: float, half: float, neckline: str) -> list[Point]:
     return back + front
 
 
-def _strap_side(neck_x: float, top: float, armpit: Point) -> list[Point]:
-    """Left side of a sleeveless bodice: strap, then the armhole curving down to the armpit."""
+def _strap_side(neck_x: float, top: float, armpit: Point, strap: float = 0.055) -> list[Point]:
+    """Left side of a sleeveless bodice: a strap ``strap`` wide, then the armhole down to the armpit."""
     ax, ay = armpit
-    strap = neck_x - 0.055
+    strap = neck_x - strap
     return [(strap, top), (strap - 0.005, top + 0.06), (ax + 0.025, ay - 0.06), (ax + 0.005, ay - 0.015), armpit]
 
 
@@ -106,7 +106,7 @@ def shirt(g: Garment, detail: bool) -> list[Part]:
     shoulder, armpit = (0.28, 0.22), (0.29, 0.40)
     lower = [(0.29, 0.80), (0.33, 0.845), (0.42, 0.86)]
     if g.sleeves == "sleeveless":
-        upper = [(0.5 - half, top)] + _strap_side(0.5 - half, top, armpit)
+        upper = [(0.5 - half, top)] + _strap_side(0.5 - half, top + 0.01, armpit, 0.095)
     else:
         upper = [(0.5 - half, top), shoulder, armpit]
     parts = _sleeved_parts(_body(upper, lower), shoulder, armpit, g.sleeves)
