@@ -113,7 +113,7 @@ def migrate(conn: sqlite3.Connection, to: int = SCHEMA_VERSION) -> int:
     app = int(conn.execute("PRAGMA application_id").fetchone()[0])
     if app not in (0, APPLICATION_ID):
         raise SchemaError("this SQLite file is not a cirsearch catalog")
-    if app == 0 and old != 0:
+    if app == 0 and (old != 0 or conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]):
         raise SchemaError("this SQLite file is not a cirsearch catalog")
     if old > SCHEMA_VERSION:
         raise SchemaError(
