@@ -62,11 +62,12 @@ def walk(
     *,
     exclude: Iterable[str | Path] = (),
     extensions: frozenset[str] = IMAGE_EXTENSIONS,
-    scandir: Scandir = _os_scandir,
+    scandir: Scandir | None = None,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> Listing:
     """Image files under ``root`` (absolute paths, not resolved through links)."""
     out = Listing()
+    scandir = scandir or _os_scandir  # looked up per call, so tests can inject failures
     root = os.path.abspath(root)
     excluded = {os.path.abspath(p) for p in exclude}
     try:
