@@ -121,8 +121,16 @@ def example_inputs(model: QuReModel, name: str, batch: int, gen: torch.Generator
 # ----------------------------------------------------------------------------- export
 
 
-def _param_bytes(module: nn.Module) -> int:
-    return sum(p.numel() * p.element_size() for p in module.parameters())
+def _graph_param_bytes(model: QuReModel, name: str, dtype_bytes: int = 4) -> int:
+    """Bytes of the weights one graph carries (an upper bound: whole submodules)."""
+    parts: list[nn.Module] = {
+        "vision": [model.vision, model.ln_vision],
+        "target": [model.qformer, model.vision_proj],
+        "query": [model.qformer_query or model.qformer, model.text_proj_query or model.text_proj],
+        "text": [model.qformer, model.text_proj],
+    }[name]
+    n = sum(p.numel() for m in parts for p in m.parameters())
+    return n * dtype_bytes + (model.query_tokens.numel() * dtype_bytes if name != "text" else 0)
 
 
 def _export_graph(module: nn.Module, name: str, args: tuple[torch.Tensor, ...], out_dir: Path, rel: str,
@@ -234,7 +242,7 @@ def export_bundle(
                     parity[name] = reuse_from.manifest.parity[name]
                 continue
             module = _WRAPPERS[name](model).eval()
-            external = _param_bytes(module) > options.external_threshold
+            external = _graph_param_bytes(model, name) > options.external_threshold
             rel = f"{name}/{name}.onnx" if external else f"{name}.onnx"
             files += _export_graph(module, name, example_inputs(model, name, options.export_batch, gen), work, rel,
                                    external)
@@ -246,7 +254,7 @@ def export_bundle(
                 half = _Half(_WRAPPERS[name](_half_copy(model))).eval()
                 hrel = f"fp16/{name}/{name}.onnx" if external else f"fp16/{name}.onnx"
                 files += _export_graph(half, name, example_inputs(model, name, options.export_batch, gen), work, hrel,
-                                       _param_bytes(half) > options.external_threshold)
+                                       _graph_param_bytes(model, name, 2) > options.external_threshold)
                 hdiff = check_parity(module, name, work / hrel, example_inputs(model, name, options.check_batch, gen))
                 if not hdiff <= TOLERANCE_FP16[name]:
                     raise ExportError(
