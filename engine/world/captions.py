@@ -66,20 +66,26 @@ def claim_change(attribute: str, reference: Garment, target: Garment, rng: np.ra
 
 
 def plan_pair(reference: Garment, target: Garment, rng: np.random.Generator) -> tuple[list[str], list[str]]:
-    """Which changed attributes each of the two captions mentions (together: all of them)."""
+    """Which changed attributes each caption mentions: together all of them, the second often fewer.
+
+    Like FashionIQ's annotators, the first caption tends to cover the changes and the
+    second adds what the first left out or repeats one or two of them.
+    """
     changed = list(reference.differences(target))
     if not changed:
         raise ValueError("reference and target have the same attributes")
-    plans: list[list[str]] = []
-    for _ in range(2):
-        if len(changed) == 1 or rng.random() < 0.65:
-            plans.append(list(changed))
-        else:
-            k = int(rng.integers(1, len(changed)))
-            plans.append([changed[i] for i in sorted(rng.choice(len(changed), k, replace=False))])
-    missing = [a for a in changed if a not in plans[0] and a not in plans[1]]
-    plans[1] = [a for a in changed if a in plans[1] or a in missing]
-    return plans[0], plans[1]
+
+    def subset(pool: list[str], most: int) -> list[str]:
+        k = int(rng.integers(1, min(most, len(pool)) + 1))
+        return [pool[i] for i in sorted(rng.choice(len(pool), k, replace=False))]
+
+    first = list(changed) if len(changed) == 1 or rng.random() < 0.55 else subset(changed, len(changed) - 1)
+    left = [a for a in changed if a not in first]
+    if left:
+        second = left + [a for a in first if rng.random() < 0.25]
+    else:
+        second = subset(changed, 2)
+    return first, [a for a in changed if a in second]
 
 
 # --- how to say it -----------------------------------------------------------------------

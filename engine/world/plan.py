@@ -172,6 +172,12 @@ def plan_triplets(config: WorldConfig, images: list[ImageRecord], count: int, rn
     names = [r.name for r in images]
     garment_of = {r.name: r.garment for r in images}
     weights = np.asarray(config.change_weights, np.float64)
+    sizes = np.asarray([len(by_combo[g]) for g in combos])  # (C,)
+    allowed = np.isin(dist, [d for d in (1, 2, 3) if weights[d - 1] > 0])  # (C, C)
+    available = int(sizes @ allowed @ sizes)
+    if available < count:
+        raise WorldError(f"{images[0].garment.category}.{images[0].split}: only {available} (candidate, target) "
+                         f"pairs exist among {len(images)} images, {count} triplets asked for")
     out: list[Triplet] = []
     used: set[tuple[str, str]] = set()
     attempts = 0
