@@ -131,15 +131,17 @@ class Library:
 
     @classmethod
     def open(cls, folder: str | Path, bundle: str | Path | Bundle | None = None, cfg: LibraryConfig = LibraryConfig(),
-             reindex: bool = False) -> "Library":
+             reindex: bool = False, create: bool = True) -> "Library":
         """Open (or create) the library in ``folder``.
 
         ``bundle``: the model to use; by default the one the library last used. A bundle
         whose target side differs from the one that encoded the library is refused with
         :class:`BundleMismatchError` unless ``reindex`` (every photo is then re-encoded at
-        the next :meth:`index`).
+        the next :meth:`index`). ``create=False`` refuses a folder that holds no library yet.
         """
         folder = Path(folder).expanduser().absolute()
+        if not create and not (folder / CATALOG).is_file():
+            raise LibraryError(f"there is no library in {folder} yet: index some photos first (cirsearch index DIR)")
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:

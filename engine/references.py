@@ -8,6 +8,7 @@ of a query re-runs only the query graph. The cache is thread-safe.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Callable, Union
 import numpy as np
 
 from .decode import DecodeConfig, content_hash, decode, read_file
+from .errors import ImageDecodeError
 
 ImageRef = Union[str, Path, bytes, int]  # a path, image bytes, or a library photo id
 
@@ -36,7 +38,9 @@ def load_reference(image: str | Path | bytes, cfg: DecodeConfig = DecodeConfig()
     if isinstance(image, (bytes, bytearray, memoryview)):
         data = bytes(image)
         return Reference(content_hash(data), None, data)
-    path = str(Path(image).absolute())
+    path = str(Path(image).expanduser().absolute())
+    if not os.path.lexists(path):
+        raise ImageDecodeError(path, "no such file")
     data = read_file(path, cfg)
     return Reference(content_hash(data), path, data)
 
