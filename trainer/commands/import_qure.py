@@ -24,6 +24,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mirror", help=argparse.SUPPRESS)  # base URL serving the same file names (tests, air-gapped mirrors)
     p.add_argument("--base-config", default="vitl", help=argparse.SUPPRESS)  # head counts for non-standard sizes
     p.add_argument("--out-run", type=Path, help="also write a training run dir (to fine-tune with train --init)")
+    p.add_argument("--vit-blocks", type=int, default=None,
+                   help="blocks of a raw CLIP tower to use (default 23, BLIP-2's penultimate layer; "
+                        "LAVIS 1.0.2 builds 21). Ignored when a BLIP-2/QuRe file holds the tower: its own count wins")
 
 
 def _fetch(remote, args) -> Path:
@@ -66,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         if clip is not None:
             sources.append(("clip_vit", clip_vit_to_lavis(read_state_dict(clip))))
             if not any(has_vit(sd) for _, sd in sources[:-1]):
-                vit_blocks = base.vision.layers
+                vit_blocks = args.vit_blocks or base.vision.layers
         vocab = args.vocab or _fetch(BERT_VOCAB, args)
 
         model, report = import_lavis(sources, base, vit_blocks)
