@@ -11,8 +11,9 @@ photos are committed and are never encoded again.
 A scan never deletes what it cannot see: if a root folder cannot be opened (an unplugged
 drive) its files are kept, and so are files under any folder that could not be read.
 
-``CIRSEARCH_ENCODE_LOG=/path``: append ``encode <sha256>`` before each photo is encoded
-and ``commit <sha256>`` once it is committed (used by the kill-and-restart test).
+``CIRSEARCH_ENCODE_LOG=/path``: append ``encode <sha256> <unix time>`` before each photo is
+encoded and ``commit <sha256> <unix time>`` once it is committed (used by the
+kill-and-restart test; the catalog's ``encoded_at`` is taken just before the commit).
 """
 
 from __future__ import annotations
@@ -281,8 +282,9 @@ class Indexer:
 
     def _log(self, what: str, shas: list[str]) -> None:
         if self._log_path and shas:
+            now = time.time()
             with open(self._log_path, "a") as f:
-                f.write("".join(f"{what} {s}\n" for s in shas))
+                f.write("".join(f"{what} {s} {now:.6f}\n" for s in shas))
 
 
 @dataclass(frozen=True)

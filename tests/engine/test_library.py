@@ -220,9 +220,9 @@ def test_cancel_then_resume_encodes_each_photo_once(tmp_path, photos, fake_bundl
         assert lib.status().pending == 24 - r1.encoded and lib.vectors.index.num_photos == r1.encoded
         r2 = lib.index()
         assert not r2.cancelled and r1.encoded + r2.encoded == 24
-    lines = log.read_text().split()
-    shas = [s for w, s in zip(lines[0::2], lines[1::2]) if w == "encode"]
-    committed = [s for w, s in zip(lines[0::2], lines[1::2]) if w == "commit"]
+    lines = [line.split() for line in log.read_text().splitlines()]
+    shas = [x[1] for x in lines if x[0] == "encode"]
+    committed = [x[1] for x in lines if x[0] == "commit"]
     assert len(set(committed)) == len(committed) == 24
     assert len(shas) == len(set(shas)) == 24  # the batch in flight at the cancel was never encoded
     p = seen[-1]

@@ -1,0 +1,134 @@
+"""Kill indexing with SIGKILL at random points, restart, and check nothing is lost or redone.
+
+A child process runs ``cirsearch index`` with ``CIRSEARCH_ENCODE_LOG`` set, so every photo
+encoded is logged (``encode <sha>``) before the encoder runs and again (``commit <sha>``)
+once its batch is committed. The child is killed at random moments (some by time, which
+may land in start-up, scanning or a commit; some right after the log grows), then the
+index is completed by an uninterrupted run and compared with a library indexed in one go.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.catalog import Catalog
+from engine.db import Database
+from engine.library import Library, LibraryConfig
+from engine.indexer import IndexConfig
+from engine.vectors import load_index
+from tests.engine.conftest import make_photos
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _child(lib: Path, bundle: Path, photos: Path, log: Path, err) -> subprocess.Popen:
+    env = {**os.environ, "CIRSEARCH_ENCODE_LOG": str(log)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", "index", "--library", str(lib), "--bundle", str(bundle), str(photos),
+         "--batch-size", "1", "--quiet", "--json"],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=err,
+    )
+
+
+def _lines(log: Path) -> int:
+    return log.read_text().count("\n") if log.exists() else 0
+
+
+def _kill_at_random(proc: subprocess.Popen, log: Path, rng: np.random.Generator, by_time: bool) -> None:
+    start = time.monotonic()
+    if by_time:
+        deadline = start + rng.uniform(0.2, 2.5)
+        while time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.005)
+    else:
+        target = _lines(log) + int(rng.integers(2, 60))
+        while _lines(log) < target and proc.poll() is None and time.monotonic() - start < 20:
+            time.sleep(0.002)
+        time.sleep(rng.uniform(0, 0.03))
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+
+
+def _state(lib_dir: Path, bundle: Path):
+    with Library.open(lib_dir, bundle=bundle) as lib:
+        rows = lib.db.query("SELECT f.path, f.state, f.error, c.sha256 FROM files f "
+                            "LEFT JOIN contents c ON c.id = f.content_id ORDER BY f.path")
+        files = {r[0]: (r[1], r[2], r[3]) for r in rows}
+        ids = lib.vectors.index.ids
+        tokens = {lib.photo(i).sha256: t for i, t in zip(ids.tolist(), lib.photo_tokens(ids))}
+        ref = next(p for p, s in files.items() if s[0] == "ok")
+        results = [(h.path, h.score) for h in lib.search("same but red", image=ref, k=15).hits]
+    return files, tokens, results
+
+
+@pytest.mark.parametrize("bundle_name, kills", [("fake_bundle", 8), ("tiny_bundle", 4)])
+def test_sigkill_at_random_points_then_resume(tmp_path, request, bundle_name, kills):
+    bundle = request.getfixturevalue(bundle_name)
+    photos = tmp_path / "photos"
+    make_photos(photos / "x", 90, seed=11)
+    make_photos(photos / "y", 60, seed=12)
+    shutil.copy(photos / "x" / "img_11_000.jpg", photos / "y" / "copy.jpg")  # a copy: linked, not encoded
+    (photos / "y" / "bad.jpg").write_bytes(b"\xff\xd8\xff" + b"\1" * 50)  # a failure to record
+
+    with Library.open(tmp_path / "ref", bundle=bundle, cfg=LibraryConfig(index=IndexConfig(batch_size=1))) as lib:
+        lib.index([photos])
+
+    lib_dir, log, errors = tmp_path / "killed", tmp_path / "encodes.log", tmp_path / "stderr.txt"
+    rng = np.random.default_rng(2024)
+    killed_mid_run = 0
+    with open(errors, "wb") as err:
+        for i in range(kills):
+            proc = _child(lib_dir, bundle, photos, log, err)
+            _kill_at_random(proc, log, rng, by_time=i % 2 == 0)
+            killed_mid_run += proc.returncode == -signal.SIGKILL
+            assert proc.returncode in (0, -signal.SIGKILL), errors.read_text()
+        proc = _child(lib_dir, bundle, photos, log, err)
+        assert proc.wait(120) == 0, errors.read_text()
+    assert killed_mid_run >= kills // 2
+
+    # Nothing finished was encoded again: every encode of a photo happened before the
+    # commit that stuck (the catalog's encoded_at); a commit logged is never followed
+    # by another encode of the same bytes.
+    db = Database(lib_dir / "catalog.sqlite")
+    encoded_at = {r[0]: r[1] for r in db.query("SELECT sha256, encoded_at FROM contents WHERE state = 'encoded'")}
+    committed: set[str] = set()
+    encodes: dict[str, int] = {}
+    for line in log.read_text().splitlines():
+        what, sha, t = line.split()
+        if what == "encode":
+            assert sha not in committed, f"{sha} encoded again after its commit was logged"
+            assert float(t) <= encoded_at[sha] + 1e-3, f"{sha} encoded again after it was committed"
+            encodes[sha] = encodes.get(sha, 0) + 1
+        else:
+            committed.add(sha)
+    assert set(encodes) == set(encoded_at) and len(encoded_at) == 150
+    assert committed <= set(encoded_at)
+
+    # The saved index holds exactly the catalog's photos, and loads without repair.
+    live = Catalog(db).live_ids()
+    target_side = db.get_meta("target_side")
+    db.close()
+    s = Library.open(lib_dir).bundle.manifest.sizes
+    saved = load_index(lib_dir / "index.faiss", target_side, s.embed_dim, s.num_query_tokens)
+    assert np.array_equal(saved.ids, live) and len(live) == 150
+
+    # Same final state as the uninterrupted run.
+    files_k, tokens_k, results_k = _state(lib_dir, bundle)
+    files_r, tokens_r, results_r = _state(tmp_path / "ref", bundle)
+    assert files_k == files_r
+    assert files_k[str(photos / "y" / "bad.jpg")][0] == "failed"
+    assert tokens_k.keys() == tokens_r.keys()
+    for sha, t in tokens_k.items():
+        np.testing.assert_allclose(t, tokens_r[sha], atol=2e-3)
+    assert [p for p, _ in results_k] == [p for p, _ in results_r]
+    np.testing.assert_allclose([s for _, s in results_k], [s for _, s in results_r], atol=2e-3)
