@@ -39,7 +39,8 @@ def files(tmp_path):
 def test_import_writes_a_bundle_matching_pytorch(files, capsys):
     out = files / "bundle"
     rc = main(["import-qure", "--checkpoint", str(files / "model.pth"), "--blip2", str(files / "blip2_pretrained_vitL.pth"),
-               "--vocab", str(files / "vocab.txt"), "--out", str(out), "--base-config", "tiny", "--offline"])
+               "--vocab", str(files / "vocab.txt"), "--out", str(out), "--base-config", "tiny", "--offline",
+               "--out-run", str(files / "run")])
     assert rc == 0
     text = capsys.readouterr().out
     assert "mapped" in text and "unused" in text and "captioning LM head" in text
@@ -53,6 +54,12 @@ def test_import_writes_a_bundle_matching_pytorch(files, capsys):
     with torch.no_grad():
         want = model.target_from_features(torch.from_numpy(feats)).numpy()
     np.testing.assert_allclose(got, want, atol=1e-4)
+    # the run dir (for train --init) holds the same weights
+    from trainer.run import load_model
+
+    run_model, _, _ = load_model(files / "run")
+    with torch.no_grad():
+        np.testing.assert_allclose(run_model.target_from_features(torch.from_numpy(feats)).numpy(), want, atol=1e-6)
     assert json.loads((out / "manifest.json").read_text())["extra"]["import"]["sources"] == {
         "qure": len(random_lavis_state_dict(SMALL, vit=False)), "blip2": len(random_lavis_state_dict(SMALL))}
 
