@@ -132,3 +132,28 @@ def test_sigkill_at_random_points_then_resume(tmp_path, request, bundle_name, ki
         np.testing.assert_allclose(t, tokens_r[sha], atol=2e-3)
     assert [p for p, _ in results_k] == [p for p, _ in results_r]
     np.testing.assert_allclose([s for _, s in results_k], [s for _, s in results_r], atol=2e-3)
+
+
+def test_a_vote_survives_sigkill_right_after_it_returns(tmp_path, photos, fake_bundle):
+    with Library.open(tmp_path / "lib", bundle=fake_bundle) as lib:
+        lib.index([photos])
+    ref = sorted((photos / "a").iterdir())[0]
+    code = (
+        "import sys, time\n"
+        "from engine.library import Library\n"
+        f"lib = Library.open({str(tmp_path / 'lib')!r})\n"
+        f"res = lib.search('same but red', image={str(ref)!r}, k=5)\n"
+        "v = lib.vote(res, res.hits[1].photo_id, up=False)\n"
+        "print(v.id, res.hits[1].sha256, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    proc.stdout.close()
+    vote_id, sha = line.split()
+    with Library.open(tmp_path / "lib") as lib:
+        (v,) = lib.votes()
+        assert (v.id, v.photo_sha256, v.up, v.rank) == (int(vote_id), sha, False, 1)
+        assert v.query.text == "same but red" and v.query.ref_path == str(ref) and len(v.shown_above) == 1
