@@ -41,6 +41,18 @@ class Dist:
         return float(t.item()) / self.world
 
 
+    def check_same(self, value: float, device: torch.device, what: str) -> None:
+        """Raise if ``value`` differs between processes (replicas that drifted apart)."""
+        if not self.enabled:
+            return
+        mine = torch.tensor([value], dtype=torch.float64, device=device)
+        everyone = [torch.zeros_like(mine) for _ in range(self.world)]
+        dist.all_gather(everyone, mine)
+        values = [float(v.item()) for v in everyone]
+        if max(values) - min(values) > 1e-9 * max(1.0, abs(values[0])):
+            raise RuntimeError(f"{what} differs between processes: {values}")
+
+
 def setup(device_kind: str) -> Dist:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:

@@ -305,6 +305,9 @@ class Trainer:
             self.d.barrier()
             self.epoch += 1
             done_here += 1
+            if self.d.enabled:
+                checksum = float(sum(p.detach().double().sum() for p in self.model.parameters()))
+                self.d.check_same(checksum, self.device, "the model's weights")
             if pause_after is not None and done_here >= pause_after and self.epoch < cfg.epochs:
                 self.log(f"paused after epoch {self.epoch}; continue with --resume")
                 break

@@ -90,6 +90,8 @@ def _run(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     if args.resume:
         cfg_json = run.read_config(args.out)
+        if "training" not in cfg_json:
+            raise run.RunError(f"{args.out} holds imported weights, not a training run; start one with --init {args.out}")
         from trainer.config import TrainConfig, data_from_json
 
         data, cfg = data_from_json(cfg_json["data"]), TrainConfig.from_json(cfg_json["training"])

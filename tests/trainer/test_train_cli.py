@@ -1,0 +1,181 @@
+"""Training, mining and evaluation through ``cirsearch-train`` (``trainer.cli.main``)."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from engine.text import Tokenizer
+from trainer.cli import main
+from trainer.model import TINY, build_model
+from trainer.negatives import NegativeTable
+from trainer.run import CHECKPOINT, RunError, load_model, read_log, save_initial_run
+
+
+@pytest.fixture(scope="module")
+def fiq(tmp_path_factory):
+    from trainer.data.synthetic import write_fashioniq
+
+    return write_fashioniq(tmp_path_factory.mktemp("fiq"), categories=("dress", "shirt"), images_per_split=10,
+                           triplets_per_split=8)
+
+
+def _train(root, out, method, *extra):
+    argv = ["train", "--dataset", "fashioniq", "--data-root", str(root), "--method", method, "--model", "tiny",
+            "--out", str(out), "--batch-size", "4", "--log-every", "1", "--threads", "2", *extra]
+    return main(argv)
+
+
+def _fresh_model(out, seed=1000):
+    torch.manual_seed(seed)
+    return build_model(TINY, vocab_size=Tokenizer(out / "vocab.txt").vocab_size)
+
+
+def _changed(a: dict, b: dict, prefix: str) -> bool:
+    return any(not torch.equal(a[k], b[k]) for k in a if k.startswith(prefix))
+
+
+@pytest.mark.parametrize("method", ["contrastive", "qure", "trns", "spn"])
+def test_two_step_smoke_run(tmp_path, fiq, method):
+    out = tmp_path / method
+    extra = ["--no-warmup"] if method in ("qure", "trns") else []
+    assert _train(fiq, out, method, "--epochs", "1", "--max-steps-per-epoch", "2", *extra) == 0
+    for name in ("config.json", "vocab.txt", "checkpoint.pt", "best.pt", "log.jsonl", "plot.png"):
+        assert (out / name).is_file(), name
+    log = read_log(out)
+    steps = [r for r in log if r["kind"] == "step"]
+    assert [r["step"] for r in steps] == [1, 2] and all(np.isfinite(r["loss"]) for r in steps)
+    epoch = [r for r in log if r["kind"] == "epoch"][0]
+    assert {"R@10", "R@50", "average", "dress/R@10"} <= set(epoch["val"])
+    model, vocab, meta = load_model(out, "last")
+    assert meta["method"] == method and meta["step"] == 2 and meta["git_commit"] is not None
+    assert not model.training and vocab == out / "vocab.txt"
+    trained, fresh = model.state_dict(), _fresh_model(out).state_dict()
+    if method == "spn":
+        # SPN trains only the split query side; the target side is the starting model's
+        assert model.has_split_query_side and meta["split_query_side"]
+        # the split copy started as the Q-Former and has moved away from it
+        start = {k: fresh["qformer." + k[len("qformer_query."):]] for k in trained if k.startswith("qformer_query.")}
+        assert _changed({k: trained[k] for k in start}, start, "qformer_query.")
+        assert not _changed(trained, fresh, "qformer.") and not _changed(trained, fresh, "vision_proj.")
+    else:
+        assert _changed(trained, fresh, "qformer.") and _changed(trained, fresh, "vision.")
+    if method in ("qure", "trns"):
+        table = NegativeTable.load(out / "negatives" / "epoch_000.npz")
+        assert table.meta["mining"]["method"] == method and epoch["negatives"]["mined"]
+
+
+def test_resume_continues_exactly(tmp_path, fiq):
+    args = ("--epochs", "3", "--n-def", "3", "--max-steps-per-epoch", "3", "--val-split", "none")
+    assert _train(fiq, tmp_path / "whole", "qure", *args) == 0
+    assert _train(fiq, tmp_path / "parts", "qure", *args, "--pause-after", "2") == 0
+    paused = torch.load(tmp_path / "parts" / CHECKPOINT, weights_only=True)
+    assert paused["epoch"] == 1 and paused["step"] == 6 and paused["negatives_file"] == "negatives/epoch_001.npz"
+    assert main(["train", "--out", str(tmp_path / "parts"), "--resume", "--threads", "2"]) == 0
+    a = torch.load(tmp_path / "whole" / CHECKPOINT, weights_only=True)
+    b = torch.load(tmp_path / "parts" / CHECKPOINT, weights_only=True)
+    assert a["epoch"] == b["epoch"] == 2 and a["step"] == b["step"] == 9
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    sa, sb = a["optimizer"]["state"], b["optimizer"]["state"]
+    assert all(torch.equal(sa[i]["exp_avg_sq"], sb[i]["exp_avg_sq"]) for i in sa)
+    epochs = [r["epoch"] for r in read_log(tmp_path / "parts") if r["kind"] == "epoch"]
+    assert epochs == [0, 1, 2]
+
+
+def test_init_then_fine_tune_and_mine_and_eval(tmp_path, fiq):
+    first = tmp_path / "stage1"
+    assert _train(fiq, first, "contrastive", "--epochs", "1", "--max-steps-per-epoch", "2") == 0
+    second = tmp_path / "stage2"
+    assert _train(fiq, second, "qure", "--init", str(first), "--epochs", "1", "--max-steps-per-epoch", "1",
+                  "--lr", "1e-4", "--no-warmup", "--window", "5") == 0
+    cfg = json.loads((second / "config.json").read_text())
+    assert cfg["init"] == str(first.resolve()) and cfg["training"]["lr"] == 1e-4
+    assert cfg["training"]["mining"]["window"] == 5
+    assert (second / "vocab.txt").read_text() == (first / "vocab.txt").read_text()
+
+    table_path = tmp_path / "neg.npz"
+    assert main(["mine", "--run", str(second), "--dataset", "fashioniq", "--data-root", str(fiq), "--out",
+                 str(table_path), "--method", "trns", "--trns-lo", "1", "--trns-hi", "4"]) == 0
+    table = NegativeTable.load(table_path)
+    assert len(table) == 16 and table.meta["mining"]["method"] == "trns"
+
+    dump = tmp_path / "rank"
+    assert main(["eval", "--run", str(second), "--dataset", "fashioniq", "--data-root", str(fiq), "--split", "val",
+                 "--dump-rankings", str(dump), "--json", str(tmp_path / "m.json")]) == 0
+    ranked = json.loads((dump / "dress.json").read_text())
+    assert len(ranked) == 8 and len(ranked[0]) == 10  # 8 queries; the whole 10-image corpus
+    metrics = json.loads((tmp_path / "m.json").read_text())["metrics"]
+    assert metrics["R@50"] == 100.0  # every target is in a 10-image index
+
+
+def test_save_initial_run_round_trip_and_init(tmp_path, fiq, tiny_vocab, capsys):
+    torch.manual_seed(5)
+    model = build_model(TINY, vocab_size=Tokenizer(tiny_vocab).vocab_size)
+    save_initial_run(tmp_path / "imported", model, tiny_vocab, {"source": "test"})
+    back, vocab, meta = load_model(tmp_path / "imported")
+    assert meta["meta"] == {"source": "test"} and vocab.read_text() == tiny_vocab.read_text()
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, back.state_dict()[k])
+    # it holds weights, not a training run: resuming it is refused with a message
+    assert main(["train", "--out", str(tmp_path / "imported"), "--resume"]) == 2
+    # a run started from it trains with the imported vocabulary
+    assert _train(fiq, tmp_path / "ft", "contrastive", "--init", str(tmp_path / "imported"), "--epochs", "1",
+                  "--max-steps-per-epoch", "1") == 0
+    assert "not a training run" in capsys.readouterr().err
+
+
+def test_checkpoints_cannot_run_code(tmp_path, tiny_vocab):
+    torch.manual_seed(0)
+    model = build_model(TINY, vocab_size=Tokenizer(tiny_vocab).vocab_size)
+    save_initial_run(tmp_path / "r", model, tiny_vocab, {})
+    payload = torch.load(tmp_path / "r" / "best.pt", weights_only=True)
+    payload["extra"] = Exploit()
+    torch.save(payload, tmp_path / "r" / "best.pt")
+    with pytest.raises(pickle.UnpicklingError):
+        load_model(tmp_path / "r")
+
+
+class Exploit:
+    pass
+
+
+def test_strict_loading_names_the_keys(tmp_path, tiny_vocab):
+    torch.manual_seed(0)
+    model = build_model(TINY, vocab_size=Tokenizer(tiny_vocab).vocab_size)
+    save_initial_run(tmp_path / "r", model, tiny_vocab, {})
+    payload = torch.load(tmp_path / "r" / "best.pt", weights_only=True)
+    del payload["model"]["text_proj.bias"]
+    torch.save(payload, tmp_path / "r" / "best.pt")
+    with pytest.raises(RunError, match="text_proj.bias"):
+        load_model(tmp_path / "r")
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--method", "qure", "--model", "vitl", "--epochs", "1"], "needs --vocab"),
+        (["--method", "qure", "--epochs", "0"], "epochs"),
+        (["--model", "tiny", "--epochs", "1"], "needs --method"),
+    ],
+)
+def test_train_errors_are_messages(tmp_path, fiq, capsys, argv, message):
+    code = main(["train", "--dataset", "fashioniq", "--data-root", str(fiq), "--out", str(tmp_path / "x"), *argv])
+    assert code == 2 and message in capsys.readouterr().err
+
+
+def test_existing_run_is_not_overwritten(tmp_path, fiq, capsys):
+    assert _train(fiq, tmp_path / "r", "contrastive", "--epochs", "1", "--max-steps-per-epoch", "1") == 0
+    before = (tmp_path / "r" / "checkpoint.pt").read_bytes()
+    assert _train(fiq, tmp_path / "r", "contrastive", "--epochs", "1") == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert (tmp_path / "r" / "checkpoint.pt").read_bytes() == before
+
+
+def test_missing_data_root_is_a_message(tmp_path, capsys):
+    assert _train(tmp_path / "nowhere", tmp_path / "r", "qure", "--epochs", "1") == 2
+    assert "no cap.<category>.train.json" in capsys.readouterr().err
