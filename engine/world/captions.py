@@ -167,11 +167,12 @@ def _say_instead(sts: list[Statement], rest: list[Statement], noun: str, cat: st
 
 
 def compose(reference: Garment, target: Garment, attributes: list[str], rng: np.random.Generator,
-            style: str | None = None, vague: float = 1.0, keep: float = 0.15) -> Caption:
+            style: str | None = None, vague: float = 1.0, keep: float = 0.15, casual: bool = True) -> Caption:
     """A caption about ``attributes`` (changed ones) of ``target``, in ``style`` or a random one.
 
     ``vague`` scales how often a change is said loosely ("darker", "has sleeves"); ``keep``
-    is how often an unchanged attribute is mentioned too.
+    is how often an unchanged attribute is mentioned too; ``casual`` allows an occasional
+    capital letter or full stop.
     """
     cat = target.category
     noun = _pick(rng, list(fillers(Statement("colour", "is", target.colour), cat)["n"]))
@@ -204,11 +205,11 @@ def compose(reference: Garment, target: Garment, attributes: list[str], rng: np.
         rest = [s for s in sts if s is not new]
         text = _say_instead([new, old], rest, noun, cat, rng)
         sts = [new, old] + rest
-    return Caption(_finish(text, rng), tuple(sts), style)
+    text = " ".join(text.split())
+    return Caption(_finish(text, rng) if casual else text, tuple(sts), style)
 
 
 def _finish(text: str, rng: np.random.Generator) -> str:
-    text = " ".join(text.split())
     if rng.random() < 0.15:
         text = text[:1].upper() + text[1:]
     if rng.random() < 0.08:

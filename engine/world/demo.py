@@ -109,7 +109,8 @@ def _queries(photos: list[DemoPhoto], count: int, rng: np.random.Generator) -> l
         if any(q.reference == ref.path for q in out):
             continue
         style = ("imp", "same", "want", "pred")[len(out) % 4]
-        caption = compose(ref.garment, target, list(ref.garment.differences(target)), rng, style=style, vague=0.0, keep=0.0)
+        changes = list(ref.garment.differences(target))
+        caption = compose(ref.garment, target, changes, rng, style=style, vague=0.0, keep=0.0, casual=False)
         out.append(DemoQuery(ref.path, caption.text, tuple(sorted(by_garment[target]))))
     return out
 
