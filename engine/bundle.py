@@ -10,6 +10,8 @@ A bundle is a folder::
     text.onnx       input_ids, attention_mask          -> text_embed (B,E)       (optional, text-only search)
     vocab.txt
     fp16/...        the same graphs in half precision for GPUs (optional)
+    weights/query_side.npz   float32 weights of the query side (optional; what personalization
+                             fine-tunes a copy of; a personalized child keeps its root's file)
 
 A graph over 2 GB lives in its own folder with one external-data file
 (``vision/vision.onnx`` + ``vision/vision.onnx.data``); the manifest names its files.
@@ -124,6 +126,9 @@ class Manifest:
     parent: dict[str, Any] | None = None  # {"name", "version", "target_side": ..., "query_sha256": ...}
     parity: dict[str, Any] = field(default_factory=dict)  # max abs diff vs PyTorch per graph
     extra: dict[str, Any] = field(default_factory=dict)  # free-form provenance (training run, import sources)
+    # float32 weights of the query side (Q-Former, query tokens, text_proj) as a plain .npz,
+    # so personalization can fine-tune a copy without PyTorch checkpoints; optional.
+    query_weights: str | None = None
 
     @property
     def target_side(self) -> str:
@@ -151,6 +156,7 @@ class Manifest:
             "target_side": self.target_side,
             "parity": self.parity,
             "extra": self.extra,
+            "query_weights": self.query_weights,
         }
 
     @classmethod
@@ -175,13 +181,16 @@ class Manifest:
                 parent=d.get("parent"),
                 parity=dict(d.get("parity", {})),
                 extra=dict(d.get("extra", {})),
+                query_weights=d.get("query_weights"),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise BundleError(f"manifest is malformed: {e!r}", MANIFEST) from e
         for g in REQUIRED_GRAPHS:
             if g not in m.graphs:
                 raise BundleError(f"manifest names no {g} graph", MANIFEST)
-        for g in list(m.graphs.values()) + list(m.fp16_graphs.values()) + [m.text.vocab]:
+        for g in list(m.graphs.values()) + list(m.fp16_graphs.values()) + [m.text.vocab] + (
+            [m.query_weights] if m.query_weights else []
+        ):
             if g not in m.files:
                 raise BundleError(f"manifest lists {g} but records no hash for it", g)
         if "target_side" in d and d["target_side"] != m.target_side:
@@ -219,6 +228,11 @@ class Bundle:
     @property
     def target_side(self) -> str:
         return self.manifest.target_side
+
+    @property
+    def can_personalize(self) -> bool:
+        """Whether the bundle carries the query-side weights personalization starts from."""
+        return self.manifest.query_weights is not None
 
     @property
     def query_sha256(self) -> str:

@@ -123,6 +123,8 @@ def example_inputs(model: QuReModel, name: str, batch: int, gen: torch.Generator
 
 def _graph_param_bytes(model: QuReModel, name: str, dtype_bytes: int = 4) -> int:
     """Bytes of the weights one graph carries (an upper bound: whole submodules)."""
+    if not isinstance(model, QuReModel):  # a QuerySide: only the query graph
+        return sum(p.numel() for p in model.parameters()) * dtype_bytes
     parts: list[nn.Module] = {
         "vision": [model.vision, model.ln_vision],
         "target": [model.qformer, model.vision_proj],
@@ -189,6 +191,7 @@ def check_parity(module: nn.Module, name: str, path: Path, inputs: tuple[torch.T
 class ExportOptions:
     text_graph: bool = True
     fp16: bool = False
+    query_weights: bool = True  # write weights/query_side.npz (personalization starts from it)
     external_threshold: int = 1_800_000_000  # bytes of weights above which a graph gets external data
     export_batch: int = 2
     check_batch: int = 3
@@ -207,10 +210,13 @@ def export_bundle(
 ) -> Bundle:
     """Write a verified bundle to ``out_dir`` (replaced if it exists).
 
-    ``reuse_from``: copy the vision/target (and text) graphs of an existing bundle
-    instead of exporting them (a personalized child bundle whose only new file is
-    ``query.onnx``); their hashes then equal the parent's.
+    ``reuse_from``: copy the vision/target (and text) graphs, fp16 graphs and query-side
+    weights of an existing bundle instead of exporting them (a personalized child bundle
+    whose only new file is ``query.onnx``); their hashes then equal the parent's. Then
+    ``model`` may be a :class:`QuerySide`.
     """
+    if reuse_from is None and not isinstance(model, QuReModel):
+        raise ExportError("only the query graph can be exported from a query side: pass reuse_from")
     model = model.eval().float()
     cfg = model.cfg
     tok = Tokenizer(vocab_path, cfg.text_spec())
@@ -263,6 +269,26 @@ def export_bundle(
                 fp16_graphs[name], parity[f"fp16_{name}"] = hrel, hdiff
         shutil.copy2(vocab_path, work / "vocab.txt")
         files.append("vocab.txt")
+        query_weights = None
+        if reuse_from is not None:
+            query_weights = reuse_from.manifest.query_weights
+            for name, rel in reuse_from.manifest.fp16_graphs.items():
+                if name != "query":
+                    for f in _files_of(reuse_from.manifest, rel):
+                        (work / f).parent.mkdir(parents=True, exist_ok=True)
+                        shutil.copy2(reuse_from.root / f, work / f)
+                        files.append(f)
+                    fp16_graphs[name] = rel
+            if query_weights:
+                (work / query_weights).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(reuse_from.root / query_weights, work / query_weights)
+                files.append(query_weights)
+        elif options.query_weights:
+            from .model.query_side import QuerySide
+
+            query_weights = "weights/query_side.npz"
+            QuerySide.from_model(model).save_npz(work / query_weights)
+            files.append(query_weights)
         manifest = Manifest(
             model=info,
             image=cfg.image,
@@ -279,6 +305,7 @@ def export_bundle(
             parent=parent,
             parity={k: float(v) for k, v in parity.items()},
             extra={"model_config": cfg.to_json(), **(extra or {})},
+            query_weights=query_weights,
         )
         write_manifest(work, manifest)
         load_bundle(work)  # verifies every hash we just wrote

@@ -58,7 +58,9 @@ def test_manifest_records_contract(tiny_bundle, tiny_vocab):
     assert m["image"]["size"] == 96 and m["image"]["pad_ratio"] == 1.25 and m["image"]["resize"] == "bicubic"
     assert m["text"]["max_tokens"] == 32 and m["text"]["vocab"] == "vocab.txt"
     assert set(m["graphs"]) == {"vision", "target", "query", "text"}
-    assert set(m["files"]) == {"vision.onnx", "target.onnx", "query.onnx", "text.onnx", "vocab.txt"}
+    assert set(m["files"]) == {"vision.onnx", "target.onnx", "query.onnx", "text.onnx", "vocab.txt",
+                               "weights/query_side.npz"}
+    assert m["query_weights"] == "weights/query_side.npz"
     for rel, meta in m["files"].items():
         assert meta["bytes"] == (tiny_bundle / rel).stat().st_size
     assert all(v <= 1e-3 for v in m["parity"].values())
@@ -123,3 +125,35 @@ def test_vocab_must_match_embeddings(tiny_model, tmp_path):
     with pytest.raises(ExportError, match="word embeddings"):
         export_bundle(tiny_model, v, tmp_path / "x", ModelInfo("t", "0", "tiny"))
     assert not (tmp_path / "x").exists()
+
+
+def test_query_side_weights_reproduce_the_query_graph(tiny_bundle, tiny_model):
+    from trainer.model.query_side import QuerySide
+
+    b = load_bundle(tiny_bundle)
+    side = QuerySide.load_npz(b.path(b.manifest.query_weights))
+    feats, ids = torch.randn(3, 37, 128), torch.randint(1, 60, (3, 32))
+    mask = torch.ones(3, 32, dtype=torch.long)
+    mask[1, 7:] = 0
+    with torch.no_grad():
+        torch.testing.assert_close(side.query_from_features(feats, ids, mask),
+                                   tiny_model.query_from_features(feats, ids, mask))
+    assert abs(float(side.temp) - float(tiny_model.temp.detach())) < 1e-7
+
+
+def test_child_bundle_replaces_only_the_query_graph(tiny_bundle, tiny_vocab, tmp_path):
+    """A personalized child: new query.onnx, every other file byte-identical, same target side."""
+    from trainer.model.query_side import QuerySide
+
+    parent = load_bundle(tiny_bundle)
+    side = QuerySide.load_npz(parent.path(parent.manifest.query_weights))
+    with torch.no_grad():
+        side.text_proj.weight.add_(0.05 * torch.randn_like(side.text_proj.weight))
+    child = export_bundle(side, tiny_vocab, tmp_path / "child", ModelInfo("tiny-test", "0+me", "tiny"),
+                          parent={"name": "tiny-test", "query_sha256": parent.query_sha256}, reuse_from=parent)
+    pm, cm = parent.manifest, child.manifest
+    assert child.target_side == parent.target_side
+    changed = {f for f in pm.files if pm.files[f]["sha256"] != cm.files[f]["sha256"]}
+    assert changed == {"query.onnx"} and set(cm.files) == set(pm.files)
+    assert cm.parent["query_sha256"] == parent.query_sha256
+    assert cm.parity["query"] < 1e-4

@@ -74,12 +74,9 @@ class QuReModel(nn.Module):
         self, feats: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
     ) -> torch.Tensor:
         """Reference features (B, T, Dv) + text (B, L) -> (B, E), L2-normalized."""
-        nq = self.cfg.qformer.num_query_tokens
         qformer = self.qformer_query if self.qformer_query is not None else self.qformer
         text_proj = self.text_proj_query if self.text_proj_query is not None else self.text_proj
-        h = qformer(input_ids, attention_mask, self._queries(feats.shape[0]), feats)  # (B, Q + L, H)
-        q = text_proj(h[:, :nq]).mean(dim=1)  # (B, E)
-        return F.normalize(q, dim=-1)
+        return compose_query(qformer, self.query_tokens, text_proj, feats, input_ids, attention_mask)
 
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Text only (BLIP-2 ITC text path): [CLS] -> text_proj -> L2. (B, L) -> (B, E)."""
@@ -114,6 +111,23 @@ class QuReModel(nn.Module):
         if self.qformer_query is None or self.text_proj_query is None:
             raise RuntimeError("the query side is not split; call split_query_side() first")
         return [*self.qformer_query.parameters(), *self.text_proj_query.parameters()]
+
+
+def compose_query(
+    qformer: QFormer,
+    query_tokens: torch.Tensor,
+    text_proj: nn.Linear,
+    feats: torch.Tensor,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+) -> torch.Tensor:
+    """QuRe's query: queries + text through the Q-Former (queries cross-attend the
+    reference features), text_proj on each query output, mean, L2. -> (B, E)"""
+    nq = query_tokens.shape[1]
+    queries = query_tokens.expand(feats.shape[0], -1, -1)  # (B, Q, H)
+    h = qformer(input_ids, attention_mask, queries, feats)  # (B, Q + L, H)
+    q = text_proj(h[:, :nq]).mean(dim=1)  # (B, E)
+    return F.normalize(q, dim=-1)
 
 
 def score(query: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
