@@ -36,6 +36,7 @@ STORE = {
 }
 ORIENTATION, MAKE, MODEL, SOFTWARE, DATETIME = 0x0112, 0x010F, 0x0110, 0x0131, 0x0132
 EXIF_IFD, DATETIME_ORIGINAL = 0x8769, 0x9003
+SOFTWARE_NAME = "cirsearch engine.world"
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def _exif(orientation: int, when: datetime) -> Image.Exif:
     exif[ORIENTATION] = orientation
     exif[MAKE] = "cirsearch"
     exif[MODEL] = "demo world renderer"
-    exif[SOFTWARE] = "cirsearch engine.world"
+    exif[SOFTWARE] = SOFTWARE_NAME
     exif[DATETIME] = when.strftime("%Y:%m:%d %H:%M:%S")
     exif.get_ifd(EXIF_IFD)[DATETIME_ORIGINAL] = when.strftime("%Y:%m:%d %H:%M:%S")
     return exif
@@ -79,6 +80,15 @@ def save_photo(upright: Image.Image, path: Path, orientation: int, when: datetim
     """Store ``upright`` so that applying its EXIF ``orientation`` shows it upright again."""
     stored = upright.transpose(STORE[orientation]) if orientation in STORE else upright
     stored.save(path, "JPEG", quality=90, exif=_exif(orientation, when).tobytes())
+
+
+def _is_ours(path: Path) -> bool:
+    """Whether an existing file is a photo an earlier (interrupted) run of this module wrote."""
+    try:
+        with Image.open(path) as im:
+            return im.getexif().get(SOFTWARE) == SOFTWARE_NAME
+    except (OSError, ValueError):
+        return False
 
 
 def _plan(n: int, rng: np.random.Generator) -> list[Garment]:
@@ -116,7 +126,11 @@ def _queries(photos: list[DemoPhoto], count: int, rng: np.random.Generator) -> l
 
 
 def render_demo_library(out_dir: str | Path, n: int = 300, seed: int = 0, queries: int = 8) -> DemoLibrary:
-    """Write the demo library under ``out_dir`` (created; must not already hold a library)."""
+    """Write the demo library under ``out_dir`` (created if needed).
+
+    Refuses a folder that already holds a library (``demo.json``) or a file of its own
+    where a demo photo would go; photos left by an interrupted run are rewritten.
+    """
     if n < 3 * 2 * RENDERS:
         raise WorldError(f"a demo library needs at least {3 * 2 * RENDERS} photos (got {n})")
     root = Path(out_dir)
@@ -127,13 +141,15 @@ def render_demo_library(out_dir: str | Path, n: int = 300, seed: int = 0, querie
     rng = np.random.default_rng([seed, 7])
     garments = _plan(n, rng)
     order = rng.permutation(len(garments))
+    paths = [f"{FOLDERS[garments[int(i)].category]}/IMG_{k + 1:04d}.jpg" for k, i in enumerate(order)]
+    foreign = [p for p in paths if (root / p).exists() and not _is_ours(root / p)]
+    if foreign:
+        raise WorldError(f"{root} already holds {foreign[0]} (not a demo photo); choose another folder")
     start = datetime(2024, 5, 1, 9, 0, 0)
     photos: list[DemoPhoto] = []
-    for k, i in enumerate(order):
+    for k, (i, rel) in enumerate(zip(order, paths)):
         g = garments[int(i)]
-        folder = root / FOLDERS[g.category]
-        folder.mkdir(parents=True, exist_ok=True)
-        rel = f"{FOLDERS[g.category]}/IMG_{k + 1:04d}.jpg"
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
         orientation = _orientation(rng)
         when = start + timedelta(minutes=int(rng.integers(0, 60 * 24 * 200)))
         save_photo(render_seeded(g, (seed, 7, k), PHOTO_SIZE), root / rel, orientation, when)

@@ -68,3 +68,21 @@ def test_refuses_to_write_over_a_library_or_to_be_tiny(library, tmp_path):
         render_demo_library(tmp_path / "x", n=5)
     with pytest.raises(WorldError, match="missing"):
         read_demo_queries(tmp_path)
+
+
+def test_never_overwrites_someone_elses_photo_but_resumes_its_own(tmp_path):
+    root = tmp_path / "lib"
+    for folder in ("dresses", "shirts", "tops"):  # IMG_0001.jpg lands in one of them
+        (root / folder).mkdir(parents=True)
+        Image.new("RGB", (8, 8), "red").save(root / folder / "IMG_0001.jpg")
+    mine = root / "dresses" / "IMG_0001.jpg"
+    before = mine.read_bytes()
+    with pytest.raises(WorldError, match="not a demo photo"):
+        render_demo_library(root, n=30, seed=1)
+    assert mine.read_bytes() == before and not (root / "demo.json").exists()
+
+    other = tmp_path / "resume"
+    render_demo_library(other, n=30, seed=1)
+    (other / "demo.json").unlink()  # as if interrupted before the end
+    again = render_demo_library(other, n=30, seed=1)
+    assert len(again.photos) == 30

@@ -122,3 +122,7 @@ def test_means_average_over_queries():
     assert mean_precision_at_k([["tgt"], ["r1"]], [Q, q2], ATTRS, 1) == pytest.approx(1.0)
     assert mean_precision_at_k([["tgt"], ["bs"]], [Q, q2], ATTRS, 1) == pytest.approx(0.5)
     assert mean_attribute_agreement_at_k([["bs"], ["r1"]], [Q, q2], ATTRS, 1) == pytest.approx((2 / 3 + 1) / 2)
+
+
+def test_query_from_a_fashioniq_item():
+    assert Query.from_item({"candidate": "a", "target": "b", "captions": ["x", "y"]}) == Query("a", "b")
