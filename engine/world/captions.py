@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.world.attributes import LIGHTNESS, LIGHTNESS_STEP, ORDER, Garment
-from engine.world.phrases import PATTERN_ADJ, Statement, _colour_words, fill, fillers, templates
+from engine.world.phrases import PATTERN_ADJ, Statement, colour_words, fill, fillers, templates
 
 STYLES = ("pred", "imp", "same", "want", "instead")
 STYLE_WEIGHTS = (0.34, 0.24, 0.16, 0.16, 0.10)
@@ -140,7 +140,10 @@ def _say_want(sts: list[Statement], noun: str, cat: str, rng: np.random.Generato
     adjs, posts = [], []
     for s in sorted(sts, key=lambda s: ADJ_ORDER.index(s.attribute)):
         a = word(s, "adj", cat, rng) if rng.random() < 0.8 else None
-        (adjs.append(a) if a else posts.append(s))
+        if a:
+            adjs.append(a)
+        else:
+            posts.append(s)
     head = _article(" ".join(adjs + [noun]))
     if rng.random() < 0.2 and adjs:
         head = _article(" ".join(adjs)) + " one"
@@ -152,7 +155,7 @@ def _say_want(sts: list[Statement], noun: str, cat: str, rng: np.random.Generato
 def _say_instead(sts: list[Statement], rest: list[Statement], noun: str, cat: str, rng: np.random.Generator) -> str:
     new, old = sts
     if new.attribute == "colour":
-        x, y = _pick(rng, _colour_words(new.value)), _pick(rng, _colour_words(old.value))
+        x, y = _pick(rng, colour_words(new.value)), _pick(rng, colour_words(old.value))
     else:
         x, y = _pick(rng, PATTERN_ADJ[new.value]), _pick(rng, PATTERN_ADJ[old.value])
     frame = _pick(rng, ["{x} instead of {y}", "{x} rather than {y}", "{x} not {y}", "{x}, not {y}",

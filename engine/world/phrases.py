@@ -98,7 +98,7 @@ NECK_NOUN = {"v-neck": ("v-neck", "v neck", "v neckline"), "round": ("round neck
 LENGTH_ADJ = {"short": ("short", "mini", "knee-length", "knee length"), "long": ("long", "maxi", "floor-length", "floor length")}
 
 
-def _colour_words(v: str) -> tuple[str, ...]:
+def colour_words(v: str) -> tuple[str, ...]:
     return ("grey", "gray") if v == "grey" else (v,)
 
 
@@ -235,7 +235,7 @@ def fillers(st: Statement, category: str) -> dict[str, tuple[str, ...]]:
     v = st.value
     f: dict[str, tuple[str, ...]] = {"c": COLOUR_WORD, "n": NOUNS[category]}
     if st.attribute == "colour":
-        f["v"] = _colour_words(v)
+        f["v"] = colour_words(v)
     elif st.attribute == "pattern":
         f["a"] = PATTERN_ADJ[v]
         f["h"] = PATTERN_HAS.get(v, ("no pattern",))

@@ -101,60 +101,75 @@ class _Frame:
         return [(x * k, y * k) for x, y in out]
 
 
+class _Cloth:
+    """Drawing on the fabric image in the garment's own frame (so patterns tilt with it)."""
+
+    def __init__(self, img: Image.Image, n: Nuisance, frame: _Frame):
+        self.img, self.n, self.frame = img, n, frame
+        self.draw = ImageDraw.Draw(img)
+        self.half = frame.side * 0.62  # covers the garment box at any tilt
+        self.period = 0.075 * frame.side * n.period
+        self.ox, self.oy = n.phase[0] * self.period, n.phase[1] * self.period
+
+    def rect(self, x0: float, y0: float, x1: float, y1: float) -> list[tuple[float, float]]:
+        f = self.frame.local
+        return [f(x0, y0), f(x1, y0), f(x1, y1), f(x0, y1)]
+
+    def disc(self, x: float, y: float, r: float, fill: RGB) -> None:
+        cx, cy = self.frame.local(x, y)
+        self.draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=fill)
+
+    def grid(self, step: float, off: float) -> np.ndarray:
+        return np.arange(-self.half - step + off, self.half + step, step)
+
+
+def _stripes(c: _Cloth) -> None:
+    width, h = c.period * 0.34, c.half
+    for a in c.grid(c.period, c.ox):
+        box = (a, -h, a + width, h) if c.n.vertical_stripes else (-h, a, h, a + width)
+        c.draw.polygon(c.rect(*box), fill=c.n.ink)
+
+
+def _dots(c: _Cloth) -> None:
+    step, r = c.period * 1.15, c.period * 0.33
+    for j, y in enumerate(c.grid(step, c.oy)):
+        for x in c.grid(step, c.ox + (step / 2 if j % 2 else 0.0)):
+            c.disc(x, y, r, c.n.ink)
+
+
+def _checks(c: _Cloth) -> None:
+    """Gingham: ink at 43 % where one band lies, 86 % where two cross."""
+    step, band, h = c.period * 1.2, c.period * 0.36, c.half
+    rows, cols = Image.new("L", c.img.size, 0), Image.new("L", c.img.size, 0)
+    rd, cd = ImageDraw.Draw(rows), ImageDraw.Draw(cols)
+    for a in c.grid(step, c.ox):
+        rd.polygon(c.rect(-h, a, h, a + band), fill=110)
+    for a in c.grid(step, c.oy):
+        cd.polygon(c.rect(a, -h, a + band, h), fill=110)
+    c.img.paste(c.n.ink, None, ImageChops.add(rows, cols))
+
+
+def _flowers(c: _Cloth) -> None:
+    step, r = c.period * 1.9, c.period * 0.32
+    rng = np.random.default_rng(c.n.seed)
+    centre = (214, 160, 40) if c.n.ink in LIGHT_INKS else (250, 236, 170)
+    for y in c.grid(step, c.oy):
+        for x in c.grid(step, c.ox):
+            fx, fy = x + rng.uniform(-0.2, 0.2) * step, y + rng.uniform(-0.2, 0.2) * step
+            turn = rng.uniform(0, 2 * np.pi)
+            for p in range(5):
+                t = turn + p * 2 * np.pi / 5
+                c.disc(fx + np.cos(t) * r * 1.05, fy + np.sin(t) * r * 1.05, r * 0.75, c.n.ink)
+            c.disc(fx, fy, r * 0.5, centre)
+
+
+PATTERNS = {"plain": lambda c: None, "striped": _stripes, "dotted": _dots, "checked": _checks, "floral": _flowers}
+
+
 def _pattern(pattern: str, size: tuple[int, int], base: RGB, n: Nuisance, frame: _Frame) -> Image.Image:
     """The fabric over the whole canvas: the base colour with the pattern drawn in the garment's frame."""
     img = Image.new("RGB", size, base)
-    if pattern == "plain":
-        return img
-    draw = ImageDraw.Draw(img)
-    half = frame.side * 0.62  # covers the garment box at any tilt
-    period = 0.075 * frame.side * n.period
-    ox, oy = n.phase[0] * period, n.phase[1] * period
-
-    def rect(x0: float, y0: float, x1: float, y1: float) -> list[tuple[float, float]]:
-        return [frame.local(x0, y0), frame.local(x1, y0), frame.local(x1, y1), frame.local(x0, y1)]
-
-    def disc(x: float, y: float, r: float, fill: RGB) -> None:
-        cx, cy = frame.local(x, y)
-        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=fill)
-
-    def grid(step: float, off: float) -> np.ndarray:
-        return np.arange(-half - step + off, half + step, step)
-
-    if pattern == "striped":
-        width = period * 0.34
-        for a in grid(period, ox):
-            box = (a, -half, a + width, half) if n.vertical_stripes else (-half, a, half, a + width)
-            draw.polygon(rect(*box), fill=n.ink)
-    elif pattern == "dotted":
-        step, r = period * 1.15, period * 0.33
-        for j, y in enumerate(grid(step, oy)):
-            for x in grid(step, ox + (step / 2 if j % 2 else 0.0)):
-                disc(x, y, r, n.ink)
-    elif pattern == "checked":
-        # gingham: bands of ink at 45 % where one band lies, 85 % where two cross
-        step, band = period * 1.2, period * 0.36
-        rows, cols = Image.new("L", size, 0), Image.new("L", size, 0)
-        rd, cd = ImageDraw.Draw(rows), ImageDraw.Draw(cols)
-        for a in grid(step, ox):
-            rd.polygon(rect(-half, a, half, a + band), fill=110)
-        for a in grid(step, oy):
-            cd.polygon(rect(a, -half, a + band, half), fill=110)
-        img.paste(n.ink, None, ImageChops.add(rows, cols))
-    elif pattern == "floral":
-        step, r = period * 1.9, period * 0.32
-        rng = np.random.default_rng(n.seed)
-        centre = (214, 160, 40) if n.ink in LIGHT_INKS else (250, 236, 170)
-        for y in grid(step, oy):
-            for x in grid(step, ox):
-                fx, fy = x + rng.uniform(-0.2, 0.2) * step, y + rng.uniform(-0.2, 0.2) * step
-                turn = rng.uniform(0, 2 * np.pi)
-                for p in range(5):
-                    t = turn + p * 2 * np.pi / 5
-                    disc(fx + np.cos(t) * r * 1.05, fy + np.sin(t) * r * 1.05, r * 0.75, n.ink)
-                disc(fx, fy, r * 0.5, centre)
-    else:
-        raise ValueError(f"unknown pattern {pattern!r}")
+    PATTERNS[pattern](_Cloth(img, n, frame))
     return img
 
 

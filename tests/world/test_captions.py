@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from engine.world import CATEGORIES, Garment, Statement, all_garments, caption_pair
+from engine.world import CATEGORIES, VALUES, Garment, Statement, all_garments, caption_pair
 from engine.world.captions import STYLES, compose
 
 DRESS = Garment("dress", "white", "plain", "short", "round", "short")
@@ -41,7 +41,6 @@ def _pairs(n: int, seed: int):
         tgt = ref
         for a in rng.choice(len(ref.attributes), int(rng.integers(1, 4)), replace=False):
             name = ref.attributes[int(a)]
-            from engine.world.attributes import VALUES
             tgt = tgt.replace(**{name: str(rng.choice([v for v in VALUES[name] if v != ref.get(name)]))})
         out.append((ref, tgt))
     return out, rng

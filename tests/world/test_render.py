@@ -3,18 +3,12 @@ import colorsys
 import numpy as np
 import pytest
 
-from engine.world import Garment, render, render_seeded, sample_nuisance
+from engine.world import Garment, all_garments, render, render_seeded, sample_nuisance
 from engine.world.render import BASE_RGB
 
 
 def _nuisance(seed: int, g: Garment):
     return sample_nuisance(np.random.default_rng(seed), g)
-
-
-def _foreground(img, bg_img) -> np.ndarray:
-    """Pixels where ``img`` differs from the same render of another garment's background."""
-    a = np.asarray(img, np.int16)
-    return np.abs(a - np.asarray(bg_img, np.int16)).sum(-1) > 30
 
 
 def test_same_seed_same_pixels_and_size():
@@ -26,7 +20,7 @@ def test_same_seed_same_pixels_and_size():
 
 @pytest.mark.parametrize("category", ["dress", "shirt", "toptee"])
 def test_renders_of_equal_attributes_differ(category):
-    g = next(iter(__import__("engine.world", fromlist=["all_garments"]).all_garments(category)))
+    g = next(iter(all_garments(category)))
     a, b = np.asarray(render_seeded(g, 1), np.int16), np.asarray(render_seeded(g, 2), np.int16)
     changed = (np.abs(a - b).sum(-1) > 12).mean()
     assert changed > 0.05, changed
