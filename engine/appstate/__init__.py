@@ -1,0 +1,13 @@
+"""What the desktop app decides, without Qt: tested here with no screen.
+
+- :mod:`.query`: the search modes, what a query will run (or why it cannot), request ids.
+- :mod:`.votes`: which tiles carry a vote, toggling, and the session's undo stack.
+- :mod:`.thumbqueue`: an LRU and a bounded, last-in-first-out queue of thumbnail requests.
+- :mod:`.progress`: indexing progress as words (rate, time left) and a throttle.
+- :mod:`.grid`: where the steep-drop divider runs through a wrapped grid of tiles.
+- :mod:`.gate`: a shared/exclusive lock around the library (a model swap waits for calls).
+- :mod:`.settings`: the app's preferences as a frozen value, read from any mapping.
+- :mod:`.demo`: where the demo library and its photos live, and the reference preview.
+
+The app (``app/``) owns threads and widgets and calls only these and ``engine.library``.
+"""
