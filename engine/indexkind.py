@@ -1,8 +1,8 @@
 """Choosing the index kind: exact while it fits, else the smallest compressed kind whose
 measured recall (after exact re-ranking) reaches the target.
 
-"auto" keeps ``flat`` (exact, fp32) while its memory fits ``exact_budget_bytes``, then
-``fp16`` (exact on the stored tokens, half the memory). Past that it measures recall@50
+"auto" keeps ``fp16`` (exact on the stored tokens) while its memory fits
+``exact_budget_bytes``. Past that it measures recall@50
 of ``ivfpq`` and then ``sq8`` against exact search on a sample of up to 20,000 of the
 library's own photos, with queries made from their tokens (a random token of a random
 photo plus noise, normalized), and takes the first that reaches ``recall_target``; if
@@ -29,10 +29,7 @@ SAMPLE_PHOTOS = 20_000
 def choose_params(cfg: "VectorConfig", store: "TokenStore", live: np.ndarray, num_tokens: int, dim: int) -> IndexParams:
     if cfg.kind != "auto":
         return IndexParams(cfg.kind)
-    flat_bytes = len(live) * num_tokens * dim * 4
-    if flat_bytes <= cfg.exact_budget_bytes:
-        return IndexParams("flat")
-    if flat_bytes // 2 <= cfg.exact_budget_bytes:
+    if len(live) * num_tokens * dim * 2 <= cfg.exact_budget_bytes:
         return IndexParams("fp16")
     rng = np.random.default_rng(0)
     pick = np.sort(rng.choice(live, size=min(len(live), SAMPLE_PHOTOS), replace=False))

@@ -125,7 +125,7 @@ class PhotoIndex:
         """Forget every vector (a new target side): empty store and index."""
         with self._lock:
             self.store.truncate()
-            self.index = TokenIndex(self.dim, self.num_tokens, IndexParams("flat"))
+            self.index = TokenIndex(self.dim, self.num_tokens, IndexParams("fp16"))
             self._dirty = True
 
     # -- reading -------------------------------------------------------------------------

@@ -4,9 +4,11 @@ Every photo (catalog content) contributes its Q target tokens, all under the pho
 id, so a token hit names the photo directly; a photo's relevance is the max over its
 tokens (``engine.ranking`` aggregates). Kinds:
 
-``flat``   exact inner products, fp32 (IndexFlatIP); 4 * Q * E bytes per photo.
-``fp16``   exact on the stored fp16 tokens (scalar quantizer fp16 decodes losslessly);
-           half the memory of flat, same scores.
+``fp16``   exact on the stored fp16 tokens (the scalar quantizer's fp16 decodes
+           losslessly, and the token store keeps fp16 anyway); 2 * Q * E bytes per photo.
+           The default.
+``flat``   the same scores from fp32 copies (IndexFlatIP); twice the memory, no gain in
+           precision since the tokens are stored in fp16; kept for comparison.
 ``sq8``    8-bit scalar quantizer: 1 byte per dimension; approximate, re-ranked exactly.
 ``ivfpq``  IVF with product quantization: a few dozen bytes per token; approximate,
            re-ranked exactly; needs training.
@@ -40,7 +42,7 @@ MAGIC = b"CIRSIDX1"
 
 @dataclass(frozen=True)
 class IndexParams:
-    kind: str = "flat"
+    kind: str = "fp16"
     nlist: int = 0  # ivfpq: inverted lists; 0 = from the data size
     pq_bytes: int = 0  # ivfpq: bytes per token code; 0 = E / 4
     nprobe: int = 32  # ivfpq: lists visited per query
@@ -55,8 +57,9 @@ class IndexParams:
 
 
 def default_nlist(num_vectors: int) -> int:
-    """About 4 * sqrt(n) lists, a power of two between 16 and 65536."""
-    want = 4 * max(num_vectors, 1) ** 0.5
+    """About sqrt(n) lists, a power of two between 16 and 65536 (k-means training cost
+    grows with the list count: 4096 lists train in minutes on two cores)."""
+    want = max(num_vectors, 1) ** 0.5
     return int(min(65536, max(16, 2 ** round(np.log2(want)))))
 
 

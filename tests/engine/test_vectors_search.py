@@ -172,3 +172,21 @@ def test_measure_recall_is_one_for_an_exact_kind_and_lower_for_a_coarse_one():
     assert measure_recall(IndexParams("fp16"), tokens, queries, k=20) == 1.0
     coarse = measure_recall(IndexParams("ivfpq", nlist=64, pq_bytes=1, nprobe=1), tokens, queries, k=20)
     assert coarse < 1.0
+
+
+def test_auto_choice_follows_the_memory_budget_and_measured_recall(tmp_path):
+    from engine.indexkind import choose_params
+    from engine.photoindex import VectorConfig
+    from engine.store import TokenStore
+
+    tokens = library(600, 8)
+    store = TokenStore(tmp_path / "t.f16", Q, E)
+    ids = np.arange(600)
+    store.write(ids, tokens)
+    assert choose_params(VectorConfig(), store, ids, Q, E).kind == "fp16"  # fits: exact
+    assert choose_params(VectorConfig(kind="sq8"), store, ids, Q, E).kind == "sq8"  # asked for
+    small = VectorConfig(exact_budget_bytes=1000, recall_target=0.0)
+    assert choose_params(small, store, ids, Q, E).kind == "ivfpq"  # the smallest kind that passes
+    never = VectorConfig(exact_budget_bytes=1000, recall_target=1.01)
+    assert choose_params(never, store, ids, Q, E).kind == "fp16"  # nothing passes: stay exact
+    store.close()
