@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -145,8 +146,10 @@ def main() -> None:
     p.add_argument("--workdir", type=Path, default=Path("/tmp/cirsearch-bench-search"))
     p.add_argument("--out", type=Path, help="append the rows as JSON lines here")
     args = p.parse_args()
-    machine = {"machine": platform.processor() or platform.machine(), "cpus": __import__("os").cpu_count()}
+    machine = {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+               "load_before": round(os.getloadavg()[0], 2)}
     rows = run(args)
+    machine["load_after"] = round(os.getloadavg()[0], 2)
     text = "\n".join(json.dumps({**machine, **r}) for r in rows)
     print(text)
     if args.out:

@@ -36,7 +36,7 @@ from .indexer import Control, Indexer, IndexConfig, IndexReport, ProgressFn
 from .photoindex import PhotoIndex, VectorConfig
 from .preprocess import preprocess
 from .ranking import relevance_cutoff
-from .references import FeatureCache, ImageRef, Reference, load_reference
+from .references import FeatureCache, ImageRef, Reference, ReferenceResolver, load_reference
 from .runtime import Encoders, RuntimeConfig
 from .thumbnails import thumbnail
 
@@ -123,6 +123,7 @@ class Library:
         self.feedback = FeedbackStore(db)
         self.encoders = Encoders(bundle, cfg.runtime)
         self.features = FeatureCache(cfg.reference_cache)
+        self._resolve = ReferenceResolver(cfg.index.decode)
         self._tokenizer = bundle.tokenizer()
         self._index_lock = threading.Lock()
         self.vectors = self._open_vectors()
@@ -330,10 +331,8 @@ class Library:
 
     def _reference(self, image: ImageRef) -> Reference:
         if isinstance(image, (int, np.integer)) and not isinstance(image, bool):
-            p = self.photo(int(image))
-            ref = load_reference(p.path, self.cfg.index.decode)
-            return ref
-        return load_reference(image, self.cfg.index.decode)
+            return self._resolve(self.photo(int(image)).path)
+        return self._resolve(image)
 
     def _excluded(self, ref: Reference, exclude: bool) -> frozenset[int]:
         if not exclude:

@@ -27,10 +27,44 @@ ImageRef = Union[str, Path, bytes, int]  # a path, image bytes, or a library pho
 class Reference:
     sha256: str
     path: str | None  # None for bytes
-    data: bytes = b""  # kept only until features are computed
+    data: bytes | None = None  # None: read from ``path`` when needed
 
     def decode(self, target: int | None, cfg: DecodeConfig = DecodeConfig()):
-        return decode(self.data, self.path or "<pasted image>", target, cfg).image
+        data = self.data if self.data is not None else read_file(self.path, cfg)
+        if self.data is None and content_hash(data) != self.sha256:
+            raise ImageDecodeError(self.path, "the file changed while it was being used as the reference")
+        return decode(data, self.path or "<pasted image>", target, cfg).image
+
+
+class ReferenceResolver:
+    """Path -> Reference, re-hashing a file only when its size or mtime changed (so each
+    keystroke of a query does not re-read the reference photo). Thread-safe."""
+
+    def __init__(self, cfg: DecodeConfig = DecodeConfig(), capacity: int = 256):
+        self.cfg, self.capacity = cfg, capacity
+        self._memo: OrderedDict[str, tuple[tuple[int, int], str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, image: str | Path | bytes) -> Reference:
+        if isinstance(image, (bytes, bytearray, memoryview)):
+            return load_reference(image, self.cfg)
+        path = str(Path(image).expanduser().absolute())
+        try:
+            st = os.stat(path)
+        except OSError:
+            return load_reference(path, self.cfg)  # raises with the right reason
+        key = (st.st_size, st.st_mtime_ns)
+        with self._lock:
+            hit = self._memo.get(path)
+            if hit is not None and hit[0] == key:
+                self._memo.move_to_end(path)
+                return Reference(hit[1], path)
+        ref = load_reference(path, self.cfg)
+        with self._lock:
+            self._memo[path] = (key, ref.sha256)
+            while len(self._memo) > self.capacity:
+                self._memo.popitem(last=False)
+        return ref
 
 
 def load_reference(image: str | Path | bytes, cfg: DecodeConfig = DecodeConfig()) -> Reference:

@@ -493,3 +493,24 @@ def test_the_library_folder_inside_a_root_is_not_indexed(tmp_path, fake_bundle):
         lib.thumbnail(lib.vectors.index.ids[0])
         r = lib.index()
         assert r.added == 0 and lib.status().indexed == 3
+
+
+def test_a_reference_is_rehashed_only_when_its_file_changes(tmp_path, monkeypatch):
+    import engine.references as refs
+
+    p = tmp_path / "ref.jpg"
+    photo(np.random.default_rng(1)).save(p)
+    reads = []
+    real = refs.read_file
+    monkeypatch.setattr(refs, "read_file", lambda path, cfg=None: reads.append(path) or real(path))
+    resolve = refs.ReferenceResolver()
+    a = resolve(p)
+    b = resolve(p)
+    assert a.sha256 == b.sha256 and len(reads) == 1
+    photo(np.random.default_rng(2)).save(p)
+    os.utime(p, ns=(5, 5))
+    c = resolve(p)
+    assert c.sha256 != a.sha256 and len(reads) == 2
+    stale = refs.Reference(a.sha256, str(p))  # the file changed under a memoized hash
+    with pytest.raises(refs.ImageDecodeError, match="changed"):
+        stale.decode(32)
