@@ -43,20 +43,26 @@ def _lines(log: Path) -> int:
     return log.read_text().count("\n") if log.exists() else 0
 
 
-def _kill_at_random(proc: subprocess.Popen, log: Path, rng: np.random.Generator, by_time: bool) -> None:
+def _kill_at_random(proc: subprocess.Popen, log: Path, rng: np.random.Generator, by_time: bool, left: int) -> None:
+    """Kill after a random delay (may land in start-up or scanning), or once a random share
+    of the photos still to do has been logged (lands mid-indexing whatever the speed)."""
     start = time.monotonic()
     if by_time:
-        deadline = start + rng.uniform(0.2, 2.5)
+        deadline = start + rng.uniform(0.05, 1.0)
         while time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.005)
-    else:
-        target = _lines(log) + int(rng.integers(2, 60))
-        while _lines(log) < target and proc.poll() is None and time.monotonic() - start < 20:
             time.sleep(0.002)
-        time.sleep(rng.uniform(0, 0.03))
+    else:
+        target = _lines(log) + 2 * int(rng.integers(1, max(2, left)))
+        while _lines(log) < target and proc.poll() is None and time.monotonic() - start < 30:
+            time.sleep(0.001)
+        time.sleep(rng.uniform(0, 0.005))
     if proc.poll() is None:
         proc.send_signal(signal.SIGKILL)
     proc.wait(30)
+
+
+def _committed(log: Path) -> int:
+    return sum(1 for line in log.read_text().splitlines() if line.startswith("commit")) if log.exists() else 0
 
 
 def _state(lib_dir: Path, bundle: Path):
@@ -89,7 +95,7 @@ def test_sigkill_at_random_points_then_resume(tmp_path, request, bundle_name, ki
     with open(errors, "wb") as err:
         for i in range(kills):
             proc = _child(lib_dir, bundle, photos, log, err)
-            _kill_at_random(proc, log, rng, by_time=i % 2 == 0)
+            _kill_at_random(proc, log, rng, by_time=i % 3 == 0, left=150 - _committed(log))
             killed_mid_run += proc.returncode == -signal.SIGKILL
             assert proc.returncode in (0, -signal.SIGKILL), errors.read_text()
         proc = _child(lib_dir, bundle, photos, log, err)
