@@ -48,11 +48,11 @@ def _kill_at_random(proc: subprocess.Popen, log: Path, rng: np.random.Generator,
     of the photos still to do has been logged (lands mid-indexing whatever the speed)."""
     start = time.monotonic()
     if by_time:
-        deadline = start + rng.uniform(0.05, 1.0)
+        deadline = start + rng.uniform(0.05, 0.8)
         while time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.002)
     else:
-        target = _lines(log) + 2 * int(rng.integers(1, max(2, left)))
+        target = _lines(log) + 2 * int(rng.integers(1, max(2, left // 3)))
         while _lines(log) < target and proc.poll() is None and time.monotonic() - start < 30:
             time.sleep(0.001)
         time.sleep(rng.uniform(0, 0.005))
@@ -95,12 +95,12 @@ def test_sigkill_at_random_points_then_resume(tmp_path, request, bundle_name, ki
     with open(errors, "wb") as err:
         for i in range(kills):
             proc = _child(lib_dir, bundle, photos, log, err)
-            _kill_at_random(proc, log, rng, by_time=i % 3 == 0, left=150 - _committed(log))
+            _kill_at_random(proc, log, rng, by_time=i % 4 == 0, left=150 - _committed(log))
             killed_mid_run += proc.returncode == -signal.SIGKILL
             assert proc.returncode in (0, -signal.SIGKILL), errors.read_text()
         proc = _child(lib_dir, bundle, photos, log, err)
         assert proc.wait(120) == 0, errors.read_text()
-    assert killed_mid_run >= kills // 2
+    assert killed_mid_run >= kills - 2
 
     # Nothing finished was encoded again: every encode of a photo happened before the
     # commit that stuck (the catalog's encoded_at); a commit logged is never followed
