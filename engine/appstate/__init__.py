@@ -7,7 +7,8 @@
 - :mod:`.grid`: where the steep-drop divider runs through a wrapped grid of tiles.
 - :mod:`.gate`: a shared/exclusive lock around the library (a model swap waits for calls).
 - :mod:`.settings`: the app's preferences as a frozen value, read from any mapping.
-- :mod:`.demo`: where the demo library and its photos live, and the reference preview.
+- :mod:`.places`: where the demo library and its photos live; which model a library opens with.
+- :mod:`.preview`: small upright previews of a reference photo.
 
 The app (``app/``) owns threads and widgets and calls only these and ``engine.library``.
 """

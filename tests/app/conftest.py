@@ -53,3 +53,79 @@ def library(tmp_path, app_bundle, photo_dir):
     lib.index([photo_dir])
     yield lib
     lib.close()
+
+
+# -- Qt: the log-fail fixture and windows ---------------------------------------------
+
+import logging  # noqa: E402
+import re  # noqa: E402
+
+# Messages Qt prints for reasons outside this app; each says why it is harmless.
+IGNORED_QT = [
+    r"This plugin does not support propagateSizeHints\(\)",  # the offscreen platform cannot size windows
+]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "qt_warning_expected(pattern): this Qt warning is part of the test")
+
+
+def unexpected_qt(records, allowed) -> list:
+    """Qt warnings and worse (from pytest-qt's capture) that match none of ``allowed``."""
+    from PySide6.QtCore import QtMsgType
+
+    bad = (QtMsgType.QtWarningMsg, QtMsgType.QtCriticalMsg, QtMsgType.QtFatalMsg)
+    return [r for r in records if r.type in bad and not any(re.search(p, r.message) for p in allowed)]
+
+
+@pytest.fixture(autouse=True)
+def logfail(request, qtlog, caplog):
+    """Fail a test on an unexpected Qt warning or a warning logged by app/ or engine/ (qutebrowser's logfail)."""
+    yield
+    allowed = IGNORED_QT + [m.args[0] for m in request.node.iter_markers("qt_warning_expected")]
+    qt = unexpected_qt(qtlog.records, allowed)
+    py = [r for r in caplog.records if r.levelno >= logging.WARNING and r.name.split(".")[0] in ("app", "engine")]
+    if qt or py:
+        lines = [f"Qt {r.type_name}: {r.message}" for r in qt] + [f"{r.name} {r.levelname}: {r.getMessage()}" for r in py]
+        pytest.fail("unexpected warnings:\n" + "\n".join(lines), pytrace=False)
+
+
+class Opened:
+    """Recorder for QDesktopServices.openUrl in tests."""
+
+    def __init__(self):
+        self.urls: list[str] = []
+
+    def __call__(self, url) -> bool:
+        self.urls.append(url.toLocalFile())
+        return True
+
+
+@pytest.fixture
+def make_window(qtbot, tmp_path, app_bundle):
+    """Build a main window on a library folder in tmp_path (not started: call w.start())."""
+    from app.main_window import MainWindow
+    from app.options import Options
+
+    def make(library: Path | None = None, bundle: Path | None = app_bundle, **kw):
+        kw.setdefault("settings_file", tmp_path / "settings.ini")
+        kw.setdefault("index_on_open", False)
+        w = MainWindow(Options(library=library or tmp_path / "lib", bundle=bundle, **kw))
+        w.open_url = Opened()
+        qtbot.addWidget(w)
+        w.resize(1100, 760)
+        w.show()
+        return w
+
+    return make
+
+
+@pytest.fixture
+def window(make_window, qtbot, photo_dir):
+    """A started window whose library holds ``photo_dir``, indexed."""
+    w = make_window()
+    with qtbot.waitSignal(w.host.opened, timeout=20000):
+        w.start()
+    with qtbot.waitSignal(w.index_job.finished, timeout=60000):
+        w.add_folder(str(photo_dir))
+    return w

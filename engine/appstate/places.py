@@ -1,21 +1,17 @@
-"""The demo library's places, and small reference previews, for the app's first run.
+"""Where the app's things are: the demo library and its photos, the model a library opens with.
 
 ``demo_places(library)`` follows ``cirsearch demo``: the photos live next to the library
-folder in ``<library>-photos``. :func:`preview_png` makes the small upright picture of a
-reference photo that the query panel shows (any format the engine reads, EXIF
-orientation applied), so the window never decodes an image itself.
+folder in ``<library>-photos``. :func:`bundle_for` picks the model to open a library
+with: the one asked for, else the one the library last used, else the demo model.
 """
 
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image
-
-from ..decode import decode, read_file
+from ..library import CATALOG
 from ..resources import default_demo_library_dir, demo_bundle_dir
 
 
@@ -43,12 +39,14 @@ def count_photos(folder: str | Path) -> int:
     return n
 
 
-def preview_png(image: str | Path | bytes, size: int) -> bytes:
-    """A PNG at most ``size`` x ``size`` of a path or image bytes. Raises ImageDecodeError."""
-    data = image if isinstance(image, bytes) else read_file(image)
-    name = "<pasted image>" if isinstance(image, bytes) else str(image)
-    im = decode(data, name, target=size).image
-    im.thumbnail((size, size), Image.Resampling.LANCZOS)
-    buf = io.BytesIO()
-    im.save(buf, "PNG")
-    return buf.getvalue()
+def bundle_for(library: str | Path, requested: str | Path | None) -> Path | None:
+    """The bundle to open ``library`` with; None lets the library use the one it recorded.
+
+    A library that does not exist yet has no recorded model: it starts with the demo
+    model (None if that is not installed either; opening then says a model is needed).
+    """
+    if requested is not None:
+        return Path(requested).expanduser()
+    if (Path(library).expanduser() / CATALOG).is_file():
+        return None
+    return demo_bundle_dir()

@@ -8,7 +8,8 @@ import time
 import pytest
 from PIL import Image
 
-from engine.appstate.demo import count_photos, demo_places, preview_png
+from engine.appstate.places import bundle_for, count_photos, demo_places
+from engine.appstate.preview import preview_png
 from engine.appstate.gate import Gate
 from engine.errors import ImageDecodeError
 
@@ -96,3 +97,13 @@ def test_preview_of_a_bad_file_says_why(tmp_path):
     bad.write_bytes(b"not an image")
     with pytest.raises(ImageDecodeError):
         preview_png(bad, 64)
+
+
+def test_bundle_for(tmp_path, monkeypatch):
+    monkeypatch.setenv("CIRSEARCH_DEMO_BUNDLE", str(tmp_path / "demo-bundle"))
+    lib = tmp_path / "lib"
+    assert bundle_for(lib, None) == tmp_path / "demo-bundle", "a new library starts with the demo model"
+    assert bundle_for(lib, tmp_path / "mine") == tmp_path / "mine", "asked for: always that one"
+    lib.mkdir()
+    (lib / "catalog.sqlite").write_bytes(b"")
+    assert bundle_for(lib, None) is None, "an existing library keeps the model it recorded"

@@ -1,0 +1,103 @@
+"""Indexing in the background: one thread runs ``Library.index`` with pause and cancel.
+
+Progress comes from the indexer's thread after every photo; :class:`IndexJob` passes on
+at most ten reports a second (and always the last) to the GUI thread. While paused the
+indexer waits between photos, keeping what it has committed; cancel keeps it too.
+GUI-thread-only, except ``_run`` and ``_progress`` (the indexing thread).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Sequence
+
+from PySide6.QtCore import QObject, Signal
+
+from engine.appstate.progress import Throttle
+from engine.indexer import Control, IndexReport, Progress
+
+from .host import LibraryHost
+
+
+class IndexJob(QObject):
+    started = Signal()
+    progress = Signal(object)  # engine.indexer.Progress
+    paused_changed = Signal(bool)
+    finished = Signal(object)  # IndexReport
+    failed = Signal(object)  # the exception
+
+    def __init__(self, host: LibraryHost, parent: QObject | None = None):
+        super().__init__(parent)
+        self.host = host
+        self._thread: threading.Thread | None = None
+        self._control: Control | None = None
+        self.last: Progress | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    @property
+    def paused(self) -> bool:
+        return self._control is not None and self._control.paused
+
+    def start(self, paths: Sequence[str | Path] = ()) -> bool:
+        """Add ``paths`` as folders and index; False if a run is already going or no library is open."""
+        lib = self.host.lib
+        if self._thread is not None or lib is None:
+            return False
+        self._control, self.last = Control(), None
+        throttle = Throttle(0.1)
+        self._thread = threading.Thread(target=self._run, args=(lib, list(paths), self._control, throttle),
+                                        name="cirsearch-index", daemon=True)
+        self.started.emit()
+        self._thread.start()
+        return True
+
+    def pause(self) -> None:
+        if self._control is not None and not self._control.paused:
+            self._control.pause()
+            self.paused_changed.emit(True)
+
+    def resume(self) -> None:
+        if self._control is not None and self._control.paused:
+            self._control.resume()
+            self.paused_changed.emit(False)
+
+    def cancel(self) -> None:
+        if self._control is not None:
+            self._control.cancel()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the run ends (quitting only)."""
+        t = self._thread
+        if t is not None:
+            t.join(timeout)
+
+    def _run(self, lib, paths: list, control: Control, throttle: Throttle) -> None:
+        def progress(p: Progress) -> None:
+            if throttle.ready(time.monotonic(), final=not p.current):
+                self.host.relay.post(lambda: self._show(p))
+
+        try:
+            with self.host.gate.shared():
+                self.host.relay.post(lambda: self._show(Progress("scan", 0, 0, 0, 0, 0, 0.0)))
+                report = lib.index(paths, progress=progress, control=control)
+        except BaseException as e:
+            self.host.relay.post(lambda: self._end(None, e))
+        else:
+            self.host.relay.post(lambda: self._end(report, None))
+
+    def _show(self, p: Progress) -> None:
+        self.last = p
+        self.progress.emit(p)
+
+    def _end(self, report: IndexReport | None, error: BaseException | None) -> None:
+        self._thread, self._control = None, None
+        if error is not None:
+            self.failed.emit(error)
+        else:
+            self.finished.emit(report)
+        self.host.refresh()

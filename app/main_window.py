@@ -1,0 +1,386 @@
+"""The main window: reference and library on the left, query bar and results on the right.
+
+It builds the parts, connects them and keeps the window's state in QSettings. All work
+goes through :class:`app.host.LibraryHost` (workers); the window only shows answers.
+GUI-thread-only.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, QSettings, Qt, QTimer, QUrl
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPushButton, QSplitter,
+                               QVBoxLayout, QWidget)
+
+from engine.appstate.places import bundle_for, demo_places
+from engine.appstate.query import Mode, mode_reasons
+from engine.appstate.settings import AppSettings, from_mapping
+from engine.demo import example_queries
+from engine.errors import BundleMismatchError
+from engine.library import LibraryConfig, LibraryStatus, SearchResult
+from engine.runtime import RuntimeConfig
+
+from .host import LibraryHost, describe_error
+from .indexing import IndexJob
+from .library_panel import LibraryPanel
+from .models import ModelImport
+from .options import Options
+from .query_bar import QueryBar
+from .reference import ReferenceWell
+from .results_model import ResultsModel
+from .results_view import ResultsView
+from .search import SearchController
+from .demo_setup import DemoSetup
+from .thumbs import Thumbnails
+from .voting import VoteController
+
+PREFS = "prefs"
+
+
+def make_settings(options: Options) -> QSettings:
+    if options.settings_file is not None:
+        return QSettings(str(options.settings_file), QSettings.Format.IniFormat)
+    return QSettings()
+
+
+def read_prefs(s: QSettings) -> AppSettings:
+    s.beginGroup(PREFS)
+    values = {k: s.value(k) for k in s.childKeys()}
+    s.endGroup()
+    return from_mapping(values)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, options: Options, settings: QSettings | None = None):
+        super().__init__()
+        self.options = options
+        self.settings = settings if settings is not None else make_settings(options)
+        self.prefs = read_prefs(self.settings)
+        self.host = LibraryHost(self)
+        self.index_job = IndexJob(self.host, self)
+        self.thumbs = Thumbnails(self.host, self.prefs.tile_px, self.prefs.thumb_memory, self)
+        self.model = ResultsModel(self.thumbs)
+        self.votes = VoteController(self.host, self.model, self)
+        self.search = SearchController(self.host, self.prefs.debounce_ms, self.prefs.results, self)
+        self.demo = DemoSetup(self.host.tasks, self)
+        self.models = ModelImport(self, self.host, self.index_job)
+        self.open_url = QDesktopServices.openUrl  # tests put a recorder here
+        self.result: SearchResult | None = None
+        self._closed = False
+        self._demo_photos: Path | None = None  # set while the demo's first index is on its way
+        self._opening: tuple[Path, Path | None] = (options.library, options.bundle)
+        self._build()
+        self._menus()
+        self._connect()
+        self._restore()
+
+    # -- building ------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.setWindowTitle("cirsearch")
+        self.well = ReferenceWell(self.host.tasks)
+        self.panel = LibraryPanel()
+        left = QSplitter(Qt.Orientation.Vertical)
+        left.addWidget(self.well)
+        left.addWidget(self.panel)
+        left.setStretchFactor(1, 1)
+        self.query_bar = QueryBar()
+        self.header = QLabel("")
+        self.header.setWordWrap(True)
+        self.undo_button = QPushButton("Undo vote")
+        self.undo_button.setToolTip("Take back your last vote (Ctrl+Z)")
+        self.undo_button.setEnabled(False)
+        self.view = ResultsView(self.prefs.tile_px)
+        self.view.setModel(self.model)
+        head = QHBoxLayout()
+        head.addWidget(self.header, 1)
+        head.addWidget(self.undo_button)
+        right = QWidget()
+        box = QVBoxLayout(right)
+        box.addWidget(self.query_bar)
+        box.addLayout(head)
+        box.addWidget(self.view, 1)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([300, 900])
+        self.setCentralWidget(self.splitter)
+        self.model_label = QLabel("")
+        self.device_label = QLabel("")
+        self.statusBar().addPermanentWidget(self.model_label)
+        self.statusBar().addPermanentWidget(self.device_label)
+
+    def _menus(self) -> None:
+        file = self.menuBar().addMenu("&File")
+        self._action(file, "Open library folder…", self._choose_library)
+        self._action(file, "Open the demo library", self.start_demo)
+        file.addSeparator()
+        self._action(file, "Quit", self.close, QKeySequence.StandardKey.Quit)
+        edit = self.menuBar().addMenu("&Edit")
+        self.undo_action = self._action(edit, "Undo vote", self.votes.undo, QKeySequence.StandardKey.Undo)
+        self._action(edit, "Paste reference", self._paste, "Ctrl+Shift+V")
+        self._action(edit, "Choose reference…", self.well.open_dialog, QKeySequence.StandardKey.Open)
+        lib = self.menuBar().addMenu("&Library")
+        self._action(lib, "Add folder…", self._add_folder)
+        self._action(lib, "Rescan folders", lambda: self.index_job.start())
+        model = self.menuBar().addMenu("&Model")
+        self._action(model, "Import model…", self.models.choose)
+
+    def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
+        a = menu.addAction(text)
+        a.triggered.connect(lambda *_: slot())
+        if shortcut is not None:
+            a.setShortcut(QKeySequence(shortcut))
+        return a
+
+    def _connect(self) -> None:
+        h = self.host
+        h.opened.connect(self._opened)
+        h.open_failed.connect(self._open_failed)
+        h.status_changed.connect(self._status)
+        h.error.connect(self.say)
+        self.well.chosen.connect(self.search.set_reference)
+        self.well.failed.connect(lambda m: self.say(f"That reference cannot be read: {m}"))
+        self.query_bar.text_changed.connect(self.search.set_text)
+        self.query_bar.mode_changed.connect(self.search.set_mode)
+        self.query_bar.image_pasted.connect(self.well.take_mime)
+        s = self.search
+        s.answered.connect(self._answered)
+        s.idle.connect(self._idle)
+        s.failed.connect(self._search_failed)
+        s.busy_changed.connect(self.query_bar.set_busy)
+        self.thumbs.ready.connect(self.model.thumbnail_ready)
+        self.votes.message.connect(self.say)
+        self.votes.undo_available.connect(self.undo_button.setEnabled)
+        self.undo_button.clicked.connect(self.votes.undo)
+        v = self.view
+        v.vote_requested.connect(self.votes.vote)
+        v.open_requested.connect(lambda r: self.open_url(QUrl.fromLocalFile(self.model.hit(r).path)))
+        v.reveal_requested.connect(lambda r: self.open_url(QUrl.fromLocalFile(os.path.dirname(self.model.hit(r).path))))
+        v.copy_requested.connect(self._copy_path)
+        v.reference_requested.connect(lambda r: self.well.set_reference(self.model.hit(r).path))
+        v.similar_requested.connect(self._similar)
+        self._connect_library()
+
+    def _connect_library(self) -> None:
+        p, j = self.panel, self.index_job
+        p.add_requested.connect(self._add_folder)
+        p.remove_requested.connect(self._remove_folder)
+        p.rescan_requested.connect(lambda: j.start())
+        p.pause_requested.connect(lambda on: j.pause() if on else j.resume())
+        p.cancel_requested.connect(j.cancel)
+        j.started.connect(lambda: p.set_indexing(True))
+        j.progress.connect(lambda pr: p.show_progress(pr, j.paused))
+        j.paused_changed.connect(lambda paused: p.show_paused(paused, j.last))
+        j.finished.connect(self._indexed)
+        j.failed.connect(lambda e: (p.set_indexing(False), self.say(f"Indexing stopped: {describe_error(e)}")))
+        self.demo.progress.connect(self._demo_progress)
+        self.demo.ready.connect(self._demo_ready)
+        self.demo.failed.connect(self._fail)
+
+    # -- starting ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the library (or set up the demo) in the background."""
+        if self.options.demo:
+            self.start_demo()
+        else:
+            self.open_library(self.options.library, bundle_for(self.options.library, self.options.bundle))
+
+    def config(self) -> LibraryConfig:
+        return LibraryConfig(runtime=RuntimeConfig(device=self.prefs.device), thumbnail_size=self.prefs.tile_px)
+
+    def open_library(self, folder: Path, bundle: Path | None, reindex: bool = False) -> None:
+        self._demo_photos = None
+        self._opening = (folder, bundle)
+        self.thumbs.reset()
+        self.model.set_result(None)
+        self.view.set_message("Opening the library…")
+        self.host.open(folder, bundle, self.config(), reindex)
+
+    def start_demo(self) -> None:
+        places = demo_places(self.options.library if self.options.demo else None)
+        if self.options.bundle is not None:
+            places = type(places)(places.library, places.photos, self.options.bundle)
+        self._places = places
+        self.view.set_message("Setting up the demo library…")
+        self.demo.start(places, self.options.demo_photos)
+
+    def _demo_progress(self, done: int, total: int) -> None:
+        self.panel.set_indexing(True)
+        self.panel.bar.setRange(0, total)
+        self.panel.bar.setValue(done)
+        self.panel.line.setText(f"Drawing the demo photos: {done} of {total}")
+        self.view.set_message("Drawing the demo photos (first run only)…")
+
+    def _demo_ready(self, places) -> None:
+        self.panel.set_indexing(False)
+        self.open_library(places.library, places.bundle, reindex=True)  # a demo library follows the demo model
+        self._demo_photos = places.photos
+
+    def _opened(self, st: LibraryStatus) -> None:
+        self._status(st)
+        self.query_bar.set_available(mode_reasons(st.has_text_search))
+        demo = self._demo_photos
+        if demo is not None:
+            self.index_job.start([demo])
+        elif st.roots and (self.options.index_on_open if self.options.index_on_open is not None
+                           else self.prefs.index_on_open):
+            self.index_job.start()
+        if not st.roots and demo is None:
+            self.view.set_message("This library has no folders yet.\nLibrary → Add folder… to index your photos, "
+                                  "or File → Open the demo library.")
+        else:
+            self.search.submit()
+
+    def _open_failed(self, e: BaseException) -> None:
+        folder, bundle = self._opening
+        if isinstance(e, BundleMismatchError) and self.ask(
+                "Re-index with this model?",
+                f"{e}\n\nRe-index now? Every photo is encoded again; your votes are kept."):
+            self.host.open(folder, bundle, self.config(), reindex=True)
+            return
+        self._fail(f"The library in {folder} cannot be opened: {describe_error(e)}")
+
+    def _indexed(self, report) -> None:
+        self.panel.set_indexing(False)
+        self.panel.show_report(report)
+        demo, self._demo_photos = self._demo_photos, None
+        if demo is not None and not report.cancelled:
+            self.host.tasks.run("read", lambda: example_queries(demo), self._example, lambda e: self.search.submit())
+        else:
+            self.search.submit()  # new photos may answer the query on screen
+
+    def _example(self, queries) -> None:
+        q = queries[self.options.example % len(queries)]
+        self.query_bar.set_mode(Mode.COMPOSED)
+        self.query_bar.edit.setText(q.text)
+        self.well.set_reference(str(q.reference))  # searches at once
+
+    # -- showing -------------------------------------------------------------------------
+
+    def _status(self, st: LibraryStatus) -> None:
+        self.panel.show_status(st)
+        if st.demo_model:
+            self.model_label.setText("<b>Demo model — trained on generated images</b>")
+        else:
+            self.model_label.setText(f"Model: {st.bundle}")
+        self.model_label.setToolTip(st.bundle_path)
+        self.device_label.setText("Running on GPU (CUDA)" if st.device == "cuda" else "Running on CPU")
+
+    def _answered(self, result: SearchResult, stored: list, note: str) -> None:
+        self.result = result
+        self.votes.show(result, stored)
+        self.model.set_result(result)
+        n, cut = len(result.hits), result.cutoff
+        if n == 0:
+            self.header.setText(note)
+            self.view.set_message("No photos to show yet: add a folder, or wait for indexing.")
+            return
+        head = (f"<b>{cut}</b> strong match{'es' if cut != 1 else ''} above the line · {n - cut} more"
+                if cut < n else f"{n} photos, no clear drop in scores")
+        self.header.setText(head + (f" — {note}" if note else ""))
+        self.view.scrollToTop()
+
+    def _idle(self, note: str) -> None:
+        self.result = None
+        self.model.set_result(None)
+        self.header.setText("")
+        self.view.set_message(note)
+
+    def _search_failed(self, message: str) -> None:
+        self.model.set_result(None)
+        self.header.setText("")
+        self.view.set_message(f"The search failed: {message}")
+
+    def say(self, message: str) -> None:
+        self.statusBar().showMessage(message, 8000)
+
+    def _fail(self, message: str) -> None:
+        self.view.set_message(message)
+        self.say(message)
+
+    def ask(self, title: str, text: str) -> bool:
+        """A yes/no question (tests replace this)."""
+        return QMessageBox.question(self, title, text) == QMessageBox.StandardButton.Yes
+
+    def warn(self, title: str, text: str) -> None:
+        """An error the user must read (tests replace this)."""
+        QMessageBox.warning(self, title, text)
+
+    # -- actions -------------------------------------------------------------------------
+
+    def _choose_library(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open or create a library folder")
+        if folder:
+            self.index_job.cancel()
+            self.open_library(Path(folder), bundle_for(folder, None))
+
+    def _add_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder of photos")
+        if folder:
+            self.add_folder(folder)
+
+    def add_folder(self, folder: str) -> None:
+        if not self.index_job.start([folder]):
+            self.say("Indexing is running: add the folder when it is done (or cancel it).")
+
+    def _remove_folder(self, folder: str) -> None:
+        self.host.call("write", lambda lib: lib.remove_root(folder),
+                       lambda _: (self.host.refresh(), self.search.submit()))
+
+    def _copy_path(self, row: int) -> None:
+        path = self.model.hit(row).path
+        mime = QMimeData()
+        mime.setText(path)
+        mime.setUrls([QUrl.fromLocalFile(path)])
+        QGuiApplication.clipboard().setMimeData(mime)
+        self.say(f"Copied {path}")
+
+    def _similar(self, row: int) -> None:
+        self.query_bar.set_mode(Mode.SIMILAR)
+        self.well.set_reference(self.model.hit(row).path)
+
+    def _paste(self) -> None:
+        mime = QGuiApplication.clipboard().mimeData()
+        if mime is None or not self.well.take_mime(mime):
+            self.say("The clipboard holds no image and no image file.")
+
+    # -- state ---------------------------------------------------------------------------
+
+    def _restore(self) -> None:
+        s = self.settings
+        geometry = s.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1280, 820)
+        split = s.value("window/splitter")
+        if split is not None:
+            self.splitter.restoreState(split)
+        try:
+            self.query_bar.set_mode(Mode(s.value("search/mode", self.prefs.mode)))
+        except ValueError:
+            pass
+
+    def save_state(self) -> None:
+        s = self.settings
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/splitter", self.splitter.saveState())
+        s.setValue("search/mode", self.query_bar.mode.value)
+        s.sync()
+
+    def closeEvent(self, e: QCloseEvent) -> None:
+        if not self._closed:
+            self._closed = True
+            self.save_state()
+            self.hide()
+            self.index_job.cancel()
+            self.index_job.wait(30)
+            self.thumbs.close()
+            self.host.shutdown()
+        super().closeEvent(e)

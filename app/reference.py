@@ -1,0 +1,153 @@
+"""The reference well: the photo a composed or similar search starts from.
+
+A reference arrives by a drop (files from the file manager or tiles from the grid: file
+URLs; raw image data from a browser), a paste, the open dialog, or "use as reference" on
+a result. It is shown as a small upright preview (made on a worker by
+``engine.appstate.preview``) with a clear button. Pasted or dropped image data becomes
+PNG bytes on a worker; the engine identifies a reference by the hash of its bytes.
+GUI-thread-only.
+"""
+
+from __future__ import annotations
+
+import os
+
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData, Qt, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage, QPixmap
+from PySide6.QtWidgets import QFileDialog, QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout
+
+from engine.appstate.preview import preview_png
+from engine.scanner import IMAGE_EXTENSIONS
+
+from .tasks import TaskRunner
+
+IMAGE_FILTER = f"Images ({' '.join('*' + e for e in sorted(IMAGE_EXTENSIONS))});;All files (*)"
+PROMPT = "Drop a photo here\nor paste one (Ctrl+V)"
+
+
+def reference_from_mime(mime: QMimeData) -> str | QImage | None:
+    """A local file path or image data from a drop or the clipboard; None if neither."""
+    if mime.hasUrls():
+        for url in mime.urls():
+            if url.isLocalFile() and os.path.isfile(url.toLocalFile()):
+                return url.toLocalFile()
+    if mime.hasImage():
+        image = mime.imageData()
+        if isinstance(image, QImage) and not image.isNull():
+            return image
+    if mime.hasText():
+        text = mime.text().strip()
+        if text.startswith("file://"):
+            text = text[len("file://"):]
+        if text and "\n" not in text and os.path.isfile(os.path.expanduser(text)):
+            return os.path.expanduser(text)
+    return None
+
+
+def png_bytes(image: QImage) -> bytes:
+    """Any thread: image data as PNG bytes (what the engine hashes and decodes)."""
+    data = QByteArray()
+    buf = QBuffer(data)
+    buf.open(QIODevice.OpenModeFlag.WriteOnly)
+    image.save(buf, "PNG")
+    buf.close()
+    return bytes(data.data())
+
+
+class ReferenceWell(QFrame):
+    chosen = Signal(object)  # str path or PNG bytes; None when cleared
+    failed = Signal(str)
+
+    def __init__(self, tasks: TaskRunner, preview_px: int = 200, parent=None):
+        super().__init__(parent)
+        self.tasks = tasks
+        self.preview_px = preview_px
+        self.reference: str | bytes | None = None
+        self._serial = 0  # previews of an older reference are dropped
+        self.setAcceptDrops(True)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setObjectName("referenceWell")
+        self.picture = QLabel(PROMPT)
+        self.picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.picture.setMinimumSize(preview_px, preview_px)
+        self.picture.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.picture.setWordWrap(True)
+        self.caption = QLabel("")
+        self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.open_button = QPushButton("Open…")
+        self.open_button.setToolTip("Choose a reference photo")
+        self.open_button.clicked.connect(self.open_dialog)
+        self.clear_button = QPushButton("Clear")
+        self.clear_button.setToolTip("Search without a reference photo")
+        self.clear_button.clicked.connect(self.clear)
+        self.clear_button.setEnabled(False)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.open_button)
+        buttons.addWidget(self.clear_button)
+        title = QLabel("<b>Reference photo</b>")
+        box = QVBoxLayout(self)
+        box.addWidget(title)
+        box.addWidget(self.picture)
+        box.addWidget(self.caption)
+        box.addLayout(buttons)
+
+    # -- ways in -------------------------------------------------------------------------
+
+    def dragEnterEvent(self, e: QDragEnterEvent) -> None:
+        if reference_from_mime(e.mimeData()) is not None:
+            e.acceptProposedAction()
+
+    def dropEvent(self, e: QDropEvent) -> None:
+        if self.take_mime(e.mimeData()):
+            e.acceptProposedAction()
+
+    def take_mime(self, mime: QMimeData) -> bool:
+        """Use a drop or the clipboard's content; False if it holds no image or image file."""
+        ref = reference_from_mime(mime)
+        if ref is None:
+            return False
+        if isinstance(ref, QImage):
+            image = ref.copy()  # the clipboard's image may change under us
+            self.tasks.run("read", lambda: png_bytes(image), lambda data: self.set_reference(data, "pasted image"))
+        else:
+            self.set_reference(ref)
+        return True
+
+    def open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a reference photo", "", IMAGE_FILTER)
+        if path:
+            self.set_reference(path)
+
+    def set_reference(self, ref: str | bytes, caption: str | None = None) -> None:
+        self.reference = ref
+        self._serial += 1
+        serial = self._serial
+        self.caption.setText(caption or os.path.basename(str(ref)))
+        self.caption.setToolTip(str(ref) if isinstance(ref, str) else "")
+        self.picture.setText("…")
+        self.clear_button.setEnabled(True)
+        size = self.preview_px
+
+        def work() -> QImage:
+            return QImage.fromData(preview_png(ref, size))
+
+        self.tasks.run("read", work, lambda im: self._show(serial, im), lambda e: self._bad(serial, e))
+        self.chosen.emit(ref)
+
+    def clear(self) -> None:
+        self.reference = None
+        self._serial += 1
+        self.picture.setPixmap(QPixmap())
+        self.picture.setText(PROMPT)
+        self.caption.setText("")
+        self.clear_button.setEnabled(False)
+        self.chosen.emit(None)
+
+    def _show(self, serial: int, image: QImage) -> None:
+        if serial == self._serial:
+            self.picture.setPixmap(QPixmap.fromImage(image))
+
+    def _bad(self, serial: int, e: BaseException) -> None:
+        if serial == self._serial:
+            self.picture.setText("This file cannot be shown.")
+            self.failed.emit(str(e))

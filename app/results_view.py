@@ -1,0 +1,270 @@
+"""The results grid: a virtualized QListView of tiles, the divider, votes on hover.
+
+The view lays tiles out in rows (list mode, left to right, wrapping, uniform sizes:
+Qt computes positions arithmetically, so 100k rows cost no per-row layout). It paints
+only what is visible, and the model fetches thumbnails only for what is painted.
+
+- The steep-drop cut-off is a line through the grid between the last strong match and
+  the first weaker one (``engine.appstate.grid.divider``), labelled; weaker tiles are
+  drawn dimmer.
+- Hovering a tile shows thumbs-up/down buttons; U or + and D or - vote on the current
+  tile; Enter or a double click opens the photo; the context menu reveals it in its
+  folder, copies its path, uses it as the reference or finds similar photos.
+- Tiles drag out as file URLs.
+GUI-thread-only.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QModelIndex, QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import (QBrush, QColor, QContextMenuEvent, QKeyEvent, QMouseEvent, QPainter, QPainterPath,
+                           QPaintEvent, QPalette, QPen, QPolygonF)
+from PySide6.QtWidgets import QAbstractItemView, QListView, QMenu, QStyle, QStyledItemDelegate, QStyleOptionViewItem
+
+from engine.appstate.grid import divider
+from engine.appstate.votes import TileVote
+
+from .results_model import Role
+
+UP_COLOR = QColor(46, 160, 67)
+DOWN_COLOR = QColor(218, 54, 51)
+DIVIDER_COLOR = QColor(233, 120, 20)
+PAD = 6  # left and right of the image
+TOP = 10  # above the image
+NAME_H = 20  # the file name under the image
+BOTTOM = 10  # below the name: room for the divider's tag between rows
+BUTTON = 28
+
+
+def tile_size(tile_px: int) -> QSize:
+    return QSize(tile_px + 2 * PAD, TOP + tile_px + NAME_H + BOTTOM)
+
+
+def image_rect(cell: QRect, tile_px: int) -> QRect:
+    return QRect(cell.left() + PAD, cell.top() + TOP, tile_px, tile_px)
+
+
+def vote_buttons(cell: QRect, tile_px: int) -> tuple[QRect, QRect]:
+    """Where the thumbs-up and thumbs-down buttons of a tile sit (top right of its image)."""
+    img = image_rect(cell, tile_px)
+    down = QRect(img.right() - BUTTON - 3, img.top() + 4, BUTTON, BUTTON)
+    up = down.translated(-BUTTON - 4, 0)
+    return up, down
+
+
+def _thumb(painter: QPainter, rect: QRect, up: bool, fill: QColor, fg: QColor, dashed: bool = False) -> None:
+    """A round button with a triangle pointing up (a yes) or down (a no)."""
+    painter.setPen(QPen(fg, 1.5, Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine))
+    painter.setBrush(QBrush(fill))
+    painter.drawEllipse(QRectF(rect).adjusted(1, 1, -1, -1))
+    c, r = QRectF(rect).center(), rect.width() * 0.22
+    dy = -1 if up else 1
+    tri = QPolygonF([QPointF(c.x(), c.y() + dy * r), QPointF(c.x() - r, c.y() - dy * r * 0.7),
+                     QPointF(c.x() + r, c.y() - dy * r * 0.7)])
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(QBrush(fg))
+    painter.drawPolygon(tri)
+
+
+class TileDelegate(QStyledItemDelegate):
+    vote_clicked = Signal(int, bool)  # row, up
+
+    def __init__(self, tile_px: int, parent=None):
+        super().__init__(parent)
+        self.tile_px = tile_px
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
+        return tile_size(self.tile_px)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        cell = option.rect
+        pal = option.palette
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        hover = bool(option.state & QStyle.StateFlag.State_MouseOver)
+        if not index.data(Role.STRONG):
+            painter.setOpacity(0.55)
+        card = QRectF(cell).adjusted(2, TOP - 4, -2, -BOTTOM + 4)
+        painter.setPen(QPen(pal.color(QPalette.ColorRole.Highlight), 2) if selected else Qt.PenStyle.NoPen)
+        painter.setBrush(pal.color(QPalette.ColorRole.AlternateBase) if hover or selected else Qt.BrushStyle.NoBrush)
+        painter.drawRoundedRect(card, 6, 6)
+        self._paint_image(painter, cell, index, pal)
+        name_rect = QRect(cell.left() + PAD, cell.top() + TOP + self.tile_px + 2, self.tile_px, NAME_H - 2)
+        painter.setPen(pal.color(QPalette.ColorRole.Text))
+        name = option.fontMetrics.elidedText(str(index.data() or ""), Qt.TextElideMode.ElideMiddle, self.tile_px)
+        painter.drawText(name_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter, name)
+        painter.setOpacity(1.0)
+        self._paint_votes(painter, cell, index.data(Role.VOTE), hover)
+        painter.restore()
+
+    def _paint_image(self, painter: QPainter, cell: QRect, index: QModelIndex, pal: QPalette) -> None:
+        img = image_rect(cell, self.tile_px)
+        pix = index.data(Qt.ItemDataRole.DecorationRole)
+        if pix is not None and not pix.isNull():
+            size = pix.size().scaled(img.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            target = QRect(QPoint(0, 0), size)
+            target.moveCenter(img.center())
+            painter.drawPixmap(target, pix)
+            return
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(pal.color(QPalette.ColorRole.Midlight))
+        painter.drawRoundedRect(QRectF(img).adjusted(8, 8, -8, -8), 4, 4)
+        if index.data(Role.BROKEN):
+            painter.setPen(pal.color(QPalette.ColorRole.Text))
+            painter.drawText(img, Qt.AlignmentFlag.AlignCenter, "cannot be shown")
+
+    def _paint_votes(self, painter: QPainter, cell: QRect, vote: TileVote | None, hover: bool) -> None:
+        up_r, down_r = vote_buttons(cell, self.tile_px)
+        if hover:
+            for rect, up, color in ((up_r, True, UP_COLOR), (down_r, False, DOWN_COLOR)):
+                active = vote is not None and vote.up == up
+                _thumb(painter, rect, up, color if active else QColor(0, 0, 0, 150), QColor("white"),
+                       dashed=active and vote.pending)
+        elif vote is not None:
+            badge = QRect(image_rect(cell, self.tile_px).topLeft() + QPoint(4, 4), QSize(BUTTON - 4, BUTTON - 4))
+            _thumb(painter, badge, vote.up, UP_COLOR if vote.up else DOWN_COLOR, QColor("white"), dashed=vote.pending)
+
+    def editorEvent(self, event: QEvent, model, option: QStyleOptionViewItem, index: QModelIndex) -> bool:
+        if event.type() in (QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonRelease,
+                            QEvent.Type.MouseButtonDblClick):
+            assert isinstance(event, QMouseEvent)
+            up_r, down_r = vote_buttons(option.rect, self.tile_px)
+            pos = event.position().toPoint()
+            for rect, up in ((up_r, True), (down_r, False)):
+                if rect.contains(pos) and event.button() == Qt.MouseButton.LeftButton:
+                    if event.type() == QEvent.Type.MouseButtonRelease:
+                        self.vote_clicked.emit(index.row(), up)
+                    return True  # a click on a thumb neither selects nor opens
+        return super().editorEvent(event, model, option, index)
+
+
+class ResultsView(QListView):
+    vote_requested = Signal(int, bool)  # row, up
+    open_requested = Signal(int)
+    reveal_requested = Signal(int)
+    copy_requested = Signal(int)
+    reference_requested = Signal(int)
+    similar_requested = Signal(int)
+
+    def __init__(self, tile_px: int, parent=None):
+        super().__init__(parent)
+        self.tile_px = tile_px
+        self.message = ""
+        self.delegate = TileDelegate(tile_px, self)
+        self.delegate.vote_clicked.connect(self.vote_requested)
+        self.setItemDelegate(self.delegate)
+        self.setViewMode(QListView.ViewMode.ListMode)
+        self.setFlow(QListView.Flow.LeftToRight)
+        self.setWrapping(True)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setMovement(QListView.Movement.Static)
+        self.setUniformItemSizes(True)
+        self.setGridSize(tile_size(tile_px))
+        self.setLayoutMode(QListView.LayoutMode.Batched)
+        self.setBatchSize(2000)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setDragEnabled(True)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.verticalScrollBar().setSingleStep(tile_size(tile_px).height() // 3)
+        self.setMouseTracking(True)
+        self.viewport().setAttribute(Qt.WidgetAttribute.WA_Hover)
+        self.doubleClicked.connect(lambda i: self.open_requested.emit(i.row()))
+
+    def set_message(self, text: str) -> None:
+        """Shown in the middle of the grid when it is empty."""
+        self.message = text
+        self.viewport().update()
+
+    # -- painting ------------------------------------------------------------------------
+
+    def columns(self) -> int:
+        """Tiles per row as laid out now."""
+        return max(1, self.viewport().width() // self.gridSize().width())
+
+    def divider_lines(self) -> list[tuple[QPoint, QPoint]]:
+        """The cut-off line in viewport pixels (empty when there is nothing to divide)."""
+        m = self.model()
+        n = m.rowCount() if m is not None else 0
+        cutoff = getattr(m, "cutoff", 0)
+        if n == 0:
+            return []
+        origin = self.visualRect(m.index(0, 0)).topLeft()
+        g = self.gridSize()
+        return [(origin + QPoint(x0 * g.width(), y0 * g.height()), origin + QPoint(x1 * g.width(), y1 * g.height()))
+                for (x0, y0), (x1, y1) in divider(cutoff, n, self.columns())]
+
+    def paintEvent(self, e: QPaintEvent) -> None:
+        super().paintEvent(e)
+        p = QPainter(self.viewport())
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        m = self.model()
+        if m is None or m.rowCount() == 0:
+            if self.message:
+                p.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
+                p.drawText(self.viewport().rect().adjusted(24, 24, -24, -24),
+                           Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.message)
+            p.end()
+            return
+        lines = self.divider_lines()
+        if lines:
+            p.setPen(QPen(DIVIDER_COLOR, 3, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
+            for a, b in lines:
+                p.drawLine(a, b)
+            self._label(p, lines)
+        p.end()
+
+    def _label(self, p: QPainter, lines: list[tuple[QPoint, QPoint]]) -> None:
+        """A small tag on the line: strong matches before it, weaker after."""
+        a, b = lines[-1] if lines[-1][0].y() == lines[-1][1].y() else lines[0]
+        text = "▲ strong matches · weaker ▼"
+        font = p.font()
+        font.setPointSizeF(font.pointSizeF() * 0.85)
+        p.setFont(font)
+        fm = p.fontMetrics()
+        w, h = fm.horizontalAdvance(text) + 14, fm.height() + 2
+        left = max(a.x(), min(a.x(), b.x()) + 8)
+        box = QRectF(left, a.y() - h / 2, w, h)
+        path = QPainterPath()
+        path.addRoundedRect(box, h / 2, h / 2)
+        p.fillPath(path, DIVIDER_COLOR)
+        p.setPen(QColor("white"))
+        p.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+
+    # -- input ---------------------------------------------------------------------------
+
+    def keyPressEvent(self, e: QKeyEvent) -> None:
+        row = self.currentIndex().row() if self.currentIndex().isValid() else -1
+        key = e.key()
+        if row >= 0 and key in (Qt.Key.Key_U, Qt.Key.Key_Plus, Qt.Key.Key_Equal):
+            self.vote_requested.emit(row, True)
+        elif row >= 0 and key in (Qt.Key.Key_D, Qt.Key.Key_Minus):
+            self.vote_requested.emit(row, False)
+        elif row >= 0 and key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.open_requested.emit(row)
+        else:
+            super().keyPressEvent(e)
+
+    def contextMenuEvent(self, e: QContextMenuEvent) -> None:
+        index = self.indexAt(e.pos())
+        if not index.isValid():
+            return
+        row = index.row()
+        self.setCurrentIndex(index)
+        menu = self.context_menu(row)
+        menu.exec(e.globalPos())
+
+    def context_menu(self, row: int) -> QMenu:
+        menu = QMenu(self)
+        for text, signal in (("Open", self.open_requested), ("Reveal in folder", self.reveal_requested),
+                             ("Copy path", self.copy_requested), (None, None),
+                             ("Use as reference", self.reference_requested), ("Find similar", self.similar_requested),
+                             (None, None)):
+            if text is None:
+                menu.addSeparator()
+            else:
+                menu.addAction(text, lambda s=signal: s.emit(row))
+        menu.addAction("Thumbs up (U)", lambda: self.vote_requested.emit(row, True))
+        menu.addAction("Thumbs down (D)", lambda: self.vote_requested.emit(row, False))
+        return menu
