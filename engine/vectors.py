@@ -174,9 +174,11 @@ class TokenIndex:
         return int(self._index.ntotal)
 
     def memory_bytes(self) -> int:
-        """Size of the serialized index: what it holds in RAM, near enough."""
+        """What the codes and ids hold in RAM (excluding the IVF quantizer's centroids)."""
         with self._lock:
-            return int(faiss.serialize_index(self._index).nbytes)
+            top = faiss.downcast_index(self._index)
+            base = faiss.downcast_index(top.index) if isinstance(top, faiss.IndexIDMap) else top
+            return int(self._index.ntotal) * (int(base.code_size) + 8)
 
     def clear(self) -> None:
         with self._lock:
@@ -184,80 +186,112 @@ class TokenIndex:
                 self._remove_locked(np.asarray(sorted(self._ids), np.int64))
 
 
+TRAILER = b"CIRSEND1"
+
+
 def save_index(index: TokenIndex, path: str | Path, target_side: str) -> None:
-    """Write the index atomically: temp file, fsync, rename, fsync the folder."""
+    """Write the index atomically (temp file, fsync, rename, fsync the folder), streaming
+    the FAISS payload to disk so saving never holds a second copy of the index in memory.
+
+    Layout: MAGIC, header length, JSON header, photo ids (int64), FAISS payload, SHA-256
+    of the payload, TRAILER.
+    """
     path = Path(path)
     with index._lock:
-        payload = faiss.serialize_index(index._index).tobytes()
         ids = index.ids
-    header = {
-        "kind": index.params.kind,
-        "params": {"nlist": index.params.nlist, "pq_bytes": index.params.pq_bytes, "nprobe": index.params.nprobe},
-        "dim": index.dim,
-        "num_tokens": index.num_tokens,
-        "target_side": target_side,
-        "num_photos": int(len(ids)),
-        "payload_sha256": hashlib.sha256(payload).hexdigest(),
-        "ids_sha256": hashlib.sha256(ids.tobytes()).hexdigest(),
-    }
-    hb = json.dumps(header).encode()
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(MAGIC + struct.pack("<Q", len(hb)) + hb)
-            f.write(ids.tobytes())
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        dfd = os.open(path.parent, os.O_RDONLY)
+        header = {
+            "kind": index.params.kind,
+            "params": {"nlist": index.params.nlist, "pq_bytes": index.params.pq_bytes, "nprobe": index.params.nprobe},
+            "dim": index.dim,
+            "num_tokens": index.num_tokens,
+            "target_side": target_side,
+            "num_photos": int(len(ids)),
+            "ids_sha256": hashlib.sha256(ids.tobytes()).hexdigest(),
+        }
+        hb = json.dumps(header).encode()
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
         try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+            with os.fdopen(fd, "wb") as f:
+                f.write(MAGIC + struct.pack("<Q", len(hb)) + hb)
+                f.write(ids.tobytes())
+                digest = hashlib.sha256()
+
+                def write(b: bytes) -> int:
+                    f.write(b)
+                    digest.update(b)
+                    return len(b)
+
+                writer = faiss.PyCallbackIOWriter(write, 1 << 22)
+                faiss.write_index(index._index, writer)
+                del writer
+                f.write(digest.digest() + TRAILER)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+            dfd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
 
 
 def load_index(path: str | Path, target_side: str, dim: int, num_tokens: int) -> TokenIndex:
     """Read a saved index, checking everything; :class:`IndexFileError` says what is wrong."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        f = open(path, "rb")
     except FileNotFoundError:
         raise IndexFileError(f"{path.name} does not exist") from None
     except OSError as e:
         raise IndexFileError(f"{path.name} cannot be read: {e}") from None
-    if not data.startswith(MAGIC) or len(data) < len(MAGIC) + 8:
-        raise IndexFileError(f"{path.name} is not a cirsearch index file")
-    (hlen,) = struct.unpack("<Q", data[len(MAGIC) : len(MAGIC) + 8])
-    start = len(MAGIC) + 8
+    with f:
+        try:
+            return _read_index(f, path.name, target_side, dim, num_tokens)
+        except OSError as e:
+            raise IndexFileError(f"{path.name} cannot be read: {e}") from None
+
+
+def _read_index(f, name: str, target_side: str, dim: int, num_tokens: int) -> TokenIndex:
+    head = f.read(len(MAGIC) + 8)
+    if len(head) < len(MAGIC) + 8 or not head.startswith(MAGIC):
+        raise IndexFileError(f"{name} is not a cirsearch index file")
+    (hlen,) = struct.unpack("<Q", head[len(MAGIC) :])
     try:
-        header = json.loads(data[start : start + hlen])
+        header = json.loads(f.read(min(hlen, 1 << 20)))
         n = int(header["num_photos"])
         params = IndexParams(header["kind"], **header["params"])
     except (ValueError, KeyError, TypeError) as e:
-        raise IndexFileError(f"{path.name} has a damaged header: {e}") from None
+        raise IndexFileError(f"{name} has a damaged header: {e}") from None
     if header.get("target_side") != target_side:
-        raise IndexFileError(f"{path.name} was built by another model (target side differs)")
+        raise IndexFileError(f"{name} was built by another model (target side differs)")
     if (header.get("dim"), header.get("num_tokens")) != (dim, num_tokens):
-        raise IndexFileError(f"{path.name} holds {header.get('num_tokens')} x {header.get('dim')} tokens")
-    ids_b = data[start + hlen : start + hlen + 8 * n]
-    payload = data[start + hlen + 8 * n :]
-    if hashlib.sha256(ids_b).hexdigest() != header.get("ids_sha256") or (
-        hashlib.sha256(payload).hexdigest() != header.get("payload_sha256")
-    ):
-        raise IndexFileError(f"{path.name} is corrupt (checksum mismatch)")
+        raise IndexFileError(f"{name} holds {header.get('num_tokens')} x {header.get('dim')} tokens")
+    ids_b = f.read(8 * n)
+    if hashlib.sha256(ids_b).hexdigest() != header.get("ids_sha256"):
+        raise IndexFileError(f"{name} is corrupt (checksum mismatch in the photo ids)")
+    digest = hashlib.sha256()
+
+    def read(size: int) -> bytes:
+        b = f.read(size)
+        digest.update(b)
+        return b
+
     try:
-        raw = faiss.deserialize_index(np.frombuffer(payload, np.uint8))
-    except RuntimeError as e:
-        raise IndexFileError(f"{path.name} cannot be read by FAISS: {e}") from None
+        reader = faiss.PyCallbackIOReader(read, 1 << 22)
+        raw = faiss.read_index(reader)
+        del reader
+    except RuntimeError:
+        raise IndexFileError(f"{name} is corrupt (FAISS cannot read it)") from None
+    if f.read(32 + len(TRAILER)) != digest.digest() + TRAILER:
+        raise IndexFileError(f"{name} is corrupt (checksum mismatch)")
     index = TokenIndex(dim, num_tokens, params, _index=raw)
     index._ids = set(np.frombuffer(ids_b, np.int64).tolist())
     if raw.ntotal != len(index._ids) * num_tokens:
-        raise IndexFileError(f"{path.name} holds {raw.ntotal} tokens for {len(index._ids)} photos")
+        raise IndexFileError(f"{name} holds {raw.ntotal} tokens for {len(index._ids)} photos")
     return index
