@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--down", action="store_true")
     g.add_argument("--undo", type=int, metavar="VOTE_ID", help="undo a vote")
     p.add_argument("--image", type=Path, help="the query's reference photo")
-    p.add_argument("--text", default=None, help="the query's text")
+    p.add_argument("--text", "--query", dest="text", default=None, help="the query's text")
     p.add_argument("--similar", action="store_true", help="the query was 'similar to --image'")
     p.add_argument("-k", type=int, default=50, help="results the query showed (default 50)")
     p.add_argument("--json", action="store_true")

@@ -50,7 +50,7 @@ def test_index_search_similar_status_vote(tmp_path, photos, any_bundle, capsys):
     lines = [x for x in out.splitlines() if not x.strip().startswith("---")]
     assert code == 0 and len(lines) == 5 and lines[0].split()[2] == hits[0]["path"]
 
-    code, out, _ = run(capsys, "vote", hits[2]["path"], "--up", "--image", ref, "--text", "same but red", "-k", "5",
+    code, out, _ = run(capsys, "vote", hits[2]["path"], "--up", "--image", ref, "--query", "same but red", "-k", "5",
                        "--library", lib, "--json")
     vote = json.loads(out)
     assert code == 0 and vote["rank"] == 2 and vote["up"] is True
