@@ -156,7 +156,7 @@ class Database:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        self._all: dict[threading.Thread, sqlite3.Connection] = {}
         self._all_lock = threading.Lock()
         key = str(self.path.resolve())
         with Database._registry_lock:
@@ -173,14 +173,22 @@ class Database:
             raise SchemaError(f"the catalog {self.path} cannot be opened: {e}") from e
 
     def conn(self) -> sqlite3.Connection:
-        """This thread's connection (created on first use)."""
+        """This thread's connection (created on first use). Connections of threads that
+        have ended (worker pools come and go) are closed when a new one is made."""
         c = getattr(self._local, "conn", None)
         if c is None:
             c = _connect(self.path)
             self._local.conn = c
             with self._all_lock:
-                self._all.append(c)
+                for t in [t for t in self._all if not t.is_alive()]:
+                    _close(self._all.pop(t))
+                self._all[threading.current_thread()] = c
         return c
+
+    @property
+    def open_connections(self) -> int:
+        with self._all_lock:
+            return len(self._all)
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
@@ -231,10 +239,14 @@ class Database:
 
     def close(self) -> None:
         with self._all_lock:
-            for c in self._all:
-                try:
-                    c.close()
-                except sqlite3.Error:
-                    pass
+            for c in self._all.values():
+                _close(c)
             self._all.clear()
         self._local = threading.local()
+
+
+def _close(c: sqlite3.Connection) -> None:
+    try:
+        c.close()
+    except sqlite3.Error:
+        pass

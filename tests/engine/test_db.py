@@ -154,3 +154,15 @@ def test_threads_write_concurrently_without_losing_rows(tmp_path):
 
 def test_migrations_are_listed_in_order():
     assert len(MIGRATIONS) == SCHEMA_VERSION
+
+
+def test_connections_of_finished_threads_are_closed(tmp_path):
+    db = Database(tmp_path / "c.sqlite")
+    for _ in range(20):  # like a worker pool whose threads come and go
+        t = threading.Thread(target=lambda: db.query("SELECT COUNT(*) FROM meta"))
+        t.start()
+        t.join()
+    db.query("SELECT 1")
+    assert db.open_connections <= 2  # this thread's, and at most the last worker's
+    db.close()
+    assert db.open_connections == 0
