@@ -135,6 +135,10 @@ class Catalog:
                 "WHERE path = ?",
                 [(*sizes[p], p) for p in d.changed],
             )
+            # A file that failed for a reason of its own (vanished, no permission), not
+            # because of its bytes, is tried again at every scan.
+            c.execute("UPDATE files SET state = 'pending', error = NULL "
+                      "WHERE root_id = ? AND state = 'failed' AND content_id IS NULL", (root_id,))
             c.execute("DELETE FROM scan_issues WHERE root_id = ?", (root_id,))
             c.executemany(
                 "INSERT OR REPLACE INTO scan_issues(path, root_id, reason, at) VALUES (?, ?, ?, ?)",

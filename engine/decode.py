@@ -87,7 +87,20 @@ def content_hash(data: bytes) -> str:
 
 
 def decode(data: bytes, name: str = "<image>", target: int | None = None, cfg: DecodeConfig = DecodeConfig()) -> Decoded:
-    """Bytes -> upright RGB image. ``target``: the smallest side the caller needs (enables draft)."""
+    """Bytes -> upright RGB image. ``target``: the smallest side the caller needs (enables draft).
+
+    Raises only :class:`ImageDecodeError`: Pillow's format plugins can raise almost any
+    exception type on crafted files, and one bad file must never stop an indexing run.
+    """
+    try:
+        return _decode(data, name, target, cfg)
+    except ImageDecodeError:
+        raise
+    except Exception as e:  # the boundary to Pillow and its plugins, see above
+        raise ImageDecodeError(name, f"cannot be decoded ({type(e).__name__}: {_short(e)})") from None
+
+
+def _decode(data: bytes, name: str, target: int | None, cfg: DecodeConfig) -> Decoded:
     try:
         im = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:

@@ -203,3 +203,24 @@ def test_load_image_hashes_the_bytes(tmp_path):
 
     d, sha = load_image(p)
     assert sha == hashlib.sha256(p.read_bytes()).hexdigest() and d.image.size == (64, 48)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP"])
+def test_damaged_files_only_ever_raise_image_decode_error(fmt):
+    """Random byte damage anywhere in a file: it decodes, or fails with a reason; nothing else."""
+    rng = np.random.default_rng(hash(fmt) % 2**32)
+    base = _bytes(Image.fromarray((rng.random((24, 32, 3)) * 255).astype(np.uint8)), fmt)
+    outcomes = set()
+    for _ in range(150):
+        data = bytearray(base)
+        for _ in range(int(rng.integers(1, 6))):
+            data[int(rng.integers(0, len(data)))] = int(rng.integers(0, 256))
+        cut = len(data) if rng.random() < 0.7 else int(rng.integers(1, len(data)))
+        try:
+            d = decode(bytes(data[:cut]), target=16)
+            assert d.image.mode == "RGB"
+            outcomes.add("ok")
+        except ImageDecodeError as e:
+            assert e.reason
+            outcomes.add("error")
+    assert "error" in outcomes

@@ -514,3 +514,28 @@ def test_a_reference_is_rehashed_only_when_its_file_changes(tmp_path, monkeypatc
     stale = refs.Reference(a.sha256, str(p))  # the file changed under a memoized hash
     with pytest.raises(refs.ImageDecodeError, match="changed"):
         stale.decode(32)
+
+
+def test_a_file_that_failed_for_a_transient_reason_is_retried(tmp_path, photos, fake_bundle, monkeypatch):
+    import engine.indexer as indexer
+    from engine.errors import ImageDecodeError
+
+    victim = str(sorted((photos / "b").iterdir())[2])
+    real = indexer.read_file
+
+    def locked(path, cfg=None):
+        if path == victim:
+            raise ImageDecodeError(path, "permission denied")
+        return real(path, cfg) if cfg is not None else real(path)
+
+    monkeypatch.setattr(indexer, "read_file", locked)
+    with Library.open(tmp_path / "lib", bundle=fake_bundle) as lib:
+        r = lib.index([photos])
+        assert r.failed == [(victim, "permission denied")] and lib.status().skipped == 1
+        monkeypatch.setattr(indexer, "read_file", real)
+        r = lib.index()
+        assert (r.encoded, r.failed) == (1, []) and lib.status().indexed == 24 and lib.status().skipped == 0
+        (photos / "a" / "junk.jpg").write_text("junk")
+        lib.index()
+        r = lib.index()  # bytes that cannot be decoded are not tried again while unchanged
+        assert r.failed == [] and lib.status().skipped == 1
