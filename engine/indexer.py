@@ -222,8 +222,8 @@ class Indexer:
             pixels = preprocess(d.image, self.spec)  # (3, S, S)
         except ImageDecodeError as e:
             return _Fail(f, Failed(f.id, e.reason, sha, len(data)))
-        except (ValueError, OSError, MemoryError) as e:
-            return _Fail(f, Failed(f.id, f"cannot be prepared: {e}", sha, len(data)))
+        except Exception as e:  # one file's preparation must never stop the run
+            return _Fail(f, Failed(f.id, f"cannot be prepared ({type(e).__name__}: {e})", sha, len(data)))
         return _Ready(f, sha, len(data), d.width, d.height, d.taken_at, pixels)
 
     def _take(self, item: "_Ready | _Link | _Fail", state: "_RunState", report: IndexReport) -> None:
