@@ -251,9 +251,13 @@ class MainWindow(QMainWindow):
         self.panel.show_report(report)
         demo, self._demo_photos = self._demo_photos, None
         if demo is not None and not report.cancelled:
-            self.host.tasks.run("read", lambda: example_queries(demo), self._example, lambda e: self.search.submit())
+            self.host.tasks.run("read", lambda: example_queries(demo), self._example, self._no_example)
         else:
             self.search.submit()  # new photos may answer the query on screen
+
+    def _no_example(self, e: BaseException) -> None:
+        self.say(f"No example query to show: {describe_error(e)}")
+        self.search.submit()
 
     def _example(self, queries) -> None:
         q = queries[self.options.example % len(queries)]

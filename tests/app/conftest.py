@@ -107,13 +107,14 @@ def make_window(qtbot, tmp_path, app_bundle):
     from app.main_window import MainWindow
     from app.options import Options
 
-    def make(library: Path | None = None, bundle: Path | None = app_bundle, **kw):
+    def make(library: Path | None = None, bundle: Path | None = app_bundle, size=(1100, 760), **kw):
         kw.setdefault("settings_file", tmp_path / "settings.ini")
         kw.setdefault("index_on_open", False)
         w = MainWindow(Options(library=library or tmp_path / "lib", bundle=bundle, **kw))
         w.open_url = Opened()
         qtbot.addWidget(w)
-        w.resize(1100, 760)
+        if size is not None:
+            w.resize(*size)
         w.show()
         return w
 

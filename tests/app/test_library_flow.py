@@ -1,0 +1,118 @@
+"""The library panel: indexing with progress, pause/resume and cancel; skipped files; folders."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from engine.runtime import Encoders
+from tests.engine.conftest import make_photos
+
+
+@pytest.fixture
+def slow_encoder(monkeypatch):
+    """Each vision batch takes 40 ms longer: indexing lasts long enough to pause and cancel."""
+    real = Encoders.vision
+
+    def slow(self, pixels):
+        time.sleep(0.04)
+        return real(self, pixels)
+
+    monkeypatch.setattr(Encoders, "vision", slow)
+
+
+@pytest.fixture
+def started(make_window, qtbot):
+    w = make_window()
+    with qtbot.waitSignal(w.host.opened, timeout=20000):
+        w.start()
+    return w
+
+
+def test_progress_pause_resume_and_skipped_files(started, qtbot, tmp_path, slow_encoder):
+    w = started
+    folder = tmp_path / "many"
+    make_photos(folder, 96, seed=5)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    seen = []
+    w.index_job.progress.connect(lambda p: seen.append(p))
+    w.add_folder(str(folder))
+    assert w.panel.pause_button.isVisible() and w.panel.cancel_button.isVisible()
+    qtbot.waitUntil(lambda: any(p.phase == "encode" and 0 < p.done < p.total for p in seen), timeout=20000)
+    w.panel.pause_button.click()
+    assert w.index_job.paused and w.panel.pause_button.text() == "Resume"
+    qtbot.wait(300)  # a photo already taken may still finish
+    done = w.index_job.last.done
+    assert "paused" in w.panel.line.text()
+    qtbot.wait(400)
+    assert w.index_job.last.done == done < 97, "nothing moves while paused"
+    with qtbot.waitSignal(w.index_job.finished, timeout=60000) as fin:
+        w.panel.pause_button.click()  # resume
+    report = fin.args[0]
+    assert not report.cancelled and report.encoded == 96 and len(report.failed) == 1
+    encode = [p for p in seen if p.phase == "encode"]
+    assert encode[-1].done == encode[-1].total == 97
+    assert [p.done for p in encode] == sorted(p.done for p in encode), "progress only goes forward"
+    assert "96 new" in w.panel.line.text() and "1 skipped" in w.panel.line.text()
+    qtbot.waitUntil(lambda: w.panel.skipped.topLevelItemCount() == 1, timeout=5000)
+    item = w.panel.skipped.topLevelItem(0)
+    assert item.text(0).endswith("broken.jpg") and item.text(1), "the skipped file and why"
+    assert "Skipped (1)" in w.panel.skipped_label.text()
+    assert not w.panel.pause_button.isVisible()
+
+
+def test_progress_words_while_running(started, qtbot, tmp_path, slow_encoder):
+    w = started
+    make_photos(tmp_path / "some", 48, seed=6)
+    lines = []
+    w.index_job.progress.connect(lambda p: lines.append(w.panel.line.text()))
+    with qtbot.waitSignal(w.index_job.finished, timeout=60000):
+        w.add_folder(str(tmp_path / "some"))
+    running = [t for t in lines if " of 48 photos" in t and "left" in t]
+    assert running and "photos/s" in running[0], "rate and time left while indexing"
+    assert w.panel.bar.value() == 100
+
+
+def test_cancel_keeps_what_is_done(started, qtbot, tmp_path, slow_encoder):
+    w = started
+    make_photos(tmp_path / "big", 96, seed=7)
+    seen = []
+    w.index_job.progress.connect(seen.append)
+    w.add_folder(str(tmp_path / "big"))
+    qtbot.waitUntil(lambda: any(p.phase == "encode" and p.encoded > 0 for p in seen), timeout=20000)
+    with qtbot.waitSignal(w.index_job.finished, timeout=30000) as fin:
+        w.panel.cancel_button.click()
+    report = fin.args[0]
+    assert report.cancelled and 0 < report.encoded < 96
+    assert "Stopped" in w.panel.line.text()
+    with qtbot.waitSignal(w.host.status_changed, timeout=5000) as st:
+        w.host.refresh()
+    assert st.args[0].photos == report.encoded and st.args[0].pending == 96 - report.encoded
+    with qtbot.waitSignal(w.index_job.finished, timeout=60000) as fin:
+        w.panel.rescan_button.click()
+    assert fin.args[0].encoded == 96 - report.encoded, "a rescan finishes the rest, nothing twice"
+
+
+def test_add_and_remove_folders(started, qtbot, photo_dir):
+    w = started
+    assert "no folders yet" in w.view.message
+    with qtbot.waitSignal(w.index_job.finished, timeout=30000):
+        w.add_folder(str(photo_dir))
+    qtbot.waitUntil(lambda: w.panel.folders.count() == 1, timeout=5000)
+    assert w.panel.folders.item(0).text() == str(photo_dir)
+    w.panel.folders.setCurrentRow(0)
+    assert w.panel.remove_button.isEnabled()
+    with qtbot.waitSignal(w.host.status_changed, timeout=10000) as st:
+        w.panel.remove_button.click()
+    assert st.args[0].roots == () and w.panel.folders.count() == 0
+
+
+def test_add_folder_while_indexing_says_so(started, qtbot, photo_dir, tmp_path, slow_encoder):
+    w = started
+    make_photos(tmp_path / "more", 64, seed=8)
+    w.add_folder(str(tmp_path / "more"))
+    w.add_folder(str(photo_dir))
+    assert "Indexing is running" in w.statusBar().currentMessage()
+    w.index_job.cancel()
+    qtbot.waitUntil(lambda: not w.index_job.running, timeout=30000)

@@ -1,0 +1,123 @@
+"""The window as a whole: a rendered picture with demo results, the model label and
+import, photo actions, window state in QSettings, and the command line."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QGuiApplication
+
+from app.main import build_parser, options_from
+from app.results_model import Role
+from engine.appstate.query import Mode
+
+
+@pytest.fixture
+def demo_window(make_window, qtbot, tmp_path):
+    """The demo's first run on 60 photos with the test-double model: results and thumbnails shown."""
+    w = make_window(library=tmp_path / "demo-library", demo=True, demo_photos=60)
+    with qtbot.waitSignal(w.search.answered, timeout=60000):
+        w.start()
+    visible = min(w.model.rowCount(), w.view.columns() * 2)
+    qtbot.waitUntil(lambda: all(w.thumbs.pixmap(w.model.index(r).data(Role.PHOTO_ID)) is not None
+                                for r in range(visible)), timeout=20000)
+    return w
+
+
+def image_array(qimage) -> np.ndarray:
+    qimage = qimage.convertToFormat(qimage.Format.Format_RGB888)
+    w, h, stride = qimage.width(), qimage.height(), qimage.bytesPerLine()
+    return np.frombuffer(qimage.constBits(), np.uint8, stride * h).reshape(h, stride)[:, : 3 * w].reshape(h, w, 3)
+
+
+def test_main_window_with_demo_results_renders_to_a_png(demo_window, qtbot, tmp_path):
+    w = demo_window
+    out = tmp_path / "window.png"
+    assert w.grab().save(str(out))
+    from PIL import Image
+
+    pic = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    assert pic.shape[0] > 500 and pic.shape[1] > 900
+    assert pic.std() > 20, "not a blank window"
+    grid = w.view.viewport()
+    top_left = grid.mapTo(w, QPoint(0, 0))
+    tile = w.view.visualRect(w.model.index(0)).adjusted(8, 12, -8, -30)
+    crop = pic[top_left.y() + tile.top(): top_left.y() + tile.bottom(), top_left.x() + tile.left(): top_left.x() + tile.right()]
+    colours = len({tuple(c) for c in crop.reshape(-1, 3)[::7]})
+    assert colours > 50, "the first tile shows a photo, not a placeholder"
+    orange = np.all(np.abs(pic - np.array([233, 120, 20])) < 30, axis=2).sum()
+    strong = w.model.cutoff < w.model.rowCount()
+    assert (orange > 100) == strong, "the cut-off divider is drawn exactly when there is a cut-off"
+    assert "Demo model — trained on generated images" in w.model_label.text()
+    assert w.device_label.text() in ("Running on CPU", "Running on GPU (CUDA)")
+    assert w.well.reference and w.query_bar.edit.text(), "the example query is filled in"
+
+
+def test_photo_actions(demo_window, qtbot):
+    w = demo_window
+    path = w.model.hit(1).path
+    w.view.open_requested.emit(1)
+    w.view.reveal_requested.emit(1)
+    assert w.open_url.urls == [path, path.rsplit("/", 1)[0]]
+    w.view.copy_requested.emit(1)
+    mime = QGuiApplication.clipboard().mimeData()
+    assert mime.text() == path and mime.urls()[0].toLocalFile() == path
+    menu = w.view.context_menu(1)
+    labels = [a.text() for a in menu.actions() if a.text()]
+    assert {"Open", "Reveal in folder", "Copy path", "Use as reference", "Find similar"} <= set(labels)
+    with qtbot.waitSignal(w.search.answered, timeout=10000) as sig:
+        next(a for a in menu.actions() if a.text() == "Find similar").trigger()
+    assert sig.args[0].query.mode == "similar" and sig.args[0].query.ref_path == path
+    assert w.query_bar.mode is Mode.SIMILAR
+    at = w.view.visualRect(w.model.index(0)).center() + QPoint(0, 30)
+    qtbot.mouseClick(w.view.viewport(), Qt.MouseButton.LeftButton, pos=at)  # a real double click starts with a press
+    qtbot.mouseDClick(w.view.viewport(), Qt.MouseButton.LeftButton, pos=at)
+    assert w.open_url.urls[-1] == w.model.hit(0).path, "a double click opens the photo"
+
+
+def test_model_import_checks_and_offers_reindexing(window, qtbot, tmp_path, app_bundle, app_bundle_other):
+    w = window
+    warned, asked = [], []
+    w.warn = lambda title, text: warned.append(text)
+    w.ask = lambda title, text: asked.append(text) or True
+    broken = tmp_path / "broken-bundle"
+    shutil.copytree(app_bundle, broken)
+    (broken / "query.onnx").write_bytes(b"tampered")
+    w.models.load(broken)
+    qtbot.waitUntil(lambda: len(warned) == 1, timeout=10000)
+    assert "query.onnx" in warned[0], "the error names the file at fault"
+    w.models.load(tmp_path / "nowhere")
+    qtbot.waitUntil(lambda: len(warned) == 2, timeout=10000)
+    assert "does not exist" in warned[1]
+    with qtbot.waitSignal(w.index_job.finished, timeout=60000) as fin:
+        w.models.load(app_bundle_other)
+    assert asked and "encoded again" in asked[0]
+    assert fin.args[0].encoded == 24, "every photo is encoded again with the new model"
+    assert "other" in w.model_label.text() and "Demo model" not in w.model_label.text()
+
+
+def test_window_state_is_kept(make_window, qtbot, tmp_path):
+    w = make_window()
+    with qtbot.waitSignal(w.host.opened, timeout=20000):
+        w.start()
+    w.query_bar.set_mode(Mode.SIMILAR)
+    w.resize(760, 560)  # the offscreen screen is 800 x 600: stay inside it
+    w.splitter.setSizes([240, 500])
+    width = w.size().width()
+    sizes = w.splitter.sizes()
+    w.close()
+    w2 = make_window(size=None)  # as the settings say
+    assert w2.query_bar.mode is Mode.SIMILAR
+    assert w2.size().width() == width == 760 and w2.splitter.sizes() == sizes
+    assert (tmp_path / "settings.ini").is_file()
+
+
+def test_command_line():
+    o = options_from(build_parser().parse_args(["--demo", "--demo-photos", "60", "--no-index"]))
+    assert o.demo and o.demo_photos == 60 and o.index_on_open is False and o.library.name == "demo-library"
+    o = options_from(build_parser().parse_args(["--library", "~/pics-lib", "--bundle", "/b"]))
+    assert not o.demo and o.library.is_absolute() and o.library.name == "pics-lib" and str(o.bundle) == "/b"
+    assert options_from(build_parser().parse_args([])).index_on_open is None
