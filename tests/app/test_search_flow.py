@@ -144,3 +144,22 @@ def test_an_unreadable_reference_is_reported(window, qtbot, tmp_path):
     assert "bad.jpg" in sig.args[0]
     assert "search failed" in w.view.message
     qtbot.waitUntil(lambda: "cannot be shown" in w.well.picture.text(), timeout=5000)
+
+
+def test_the_real_tiny_model_end_to_end(make_window, qtbot, photo_dir, tiny_bundle):
+    """The exported tiny QuRe bundle (random weights) behind the whole window."""
+    w = make_window(bundle=tiny_bundle)
+    with qtbot.waitSignal(w.host.opened, timeout=30000):
+        w.start()
+    with qtbot.waitSignal(w.index_job.finished, timeout=120000) as fin:
+        w.add_folder(str(photo_dir))
+    assert fin.args[0].encoded == 24
+    ref = first_photo(photo_dir)
+    with qtbot.waitSignal(w.search.answered, timeout=30000) as sig:
+        w.query_bar.edit.setText("make it blue and striped")
+        w.well.set_reference(ref)
+    res = sig.args[0]
+    assert res.query.text == "make it blue and striped" and len(res.hits) == 23
+    direct = w.host.lib.search(text="make it blue and striped", image=ref, k=w.prefs.results)
+    assert [h.photo_id for h in res.hits] == [h.photo_id for h in direct.hits]
+    assert w.model.cutoff == res.cutoff
