@@ -42,8 +42,27 @@ def options_from(args: argparse.Namespace) -> Options:
                    screenshot=args.screenshot, index_on_open=False if args.no_index else None)
 
 
+def binding_problem(pyside: str, python: tuple[int, int]) -> str | None:
+    """Why this Qt binding cannot run the app, or None.
+
+    PySide6 6.12.0 drops a reference to None on many calls (void methods, invalid
+    QVariants). From Python 3.12 None is immortal and nothing happens; on 3.11 the
+    interpreter aborts ("deallocating None") after a few minutes of painting.
+    """
+    if pyside == "6.12.0" and python < (3, 12):
+        return ("PySide6 6.12.0 has a reference-counting bug on Python 3.11 that aborts the app after a few "
+                "minutes. Install another version: pip install 'PySide6-Essentials!=6.12.0'")
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    import PySide6
+
+    problem = binding_problem(PySide6.__version__, sys.version_info[:2])
+    if problem:
+        print(f"cirsearch-gui: {problem}", file=sys.stderr)
+        return 1
     from PySide6.QtWidgets import QApplication
 
     from .main_window import MainWindow

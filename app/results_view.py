@@ -66,6 +66,15 @@ def _thumb(painter: QPainter, rect: QRect, up: bool, fill: QColor, fg: QColor, d
     painter.drawPolygon(tri)
 
 
+def _data(index: QModelIndex, role: int):
+    """``index.data(role)`` asked of the Python model directly: no QVariant round trip.
+
+    Cheaper, and safe where a binding mishandles invalid QVariants (PySide6 6.12.0 on
+    Python 3.11 loses a reference to None on each; see ``app.main.binding_problem``).
+    """
+    return index.model().data(index, role)
+
+
 class TileDelegate(QStyledItemDelegate):
     vote_clicked = Signal(int, bool)  # row, up
 
@@ -83,7 +92,7 @@ class TileDelegate(QStyledItemDelegate):
         pal = option.palette
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
         hover = bool(option.state & QStyle.StateFlag.State_MouseOver)
-        if not index.data(Role.STRONG):
+        if not _data(index, Role.STRONG):
             painter.setOpacity(0.55)
         card = QRectF(cell).adjusted(2, TOP - 4, -2, -BOTTOM + 4)
         painter.setPen(QPen(pal.color(QPalette.ColorRole.Highlight), 2) if selected else Qt.PenStyle.NoPen)
@@ -92,15 +101,15 @@ class TileDelegate(QStyledItemDelegate):
         self._paint_image(painter, cell, index, pal)
         name_rect = QRect(cell.left() + PAD, cell.top() + TOP + self.tile_px + 2, self.tile_px, NAME_H - 2)
         painter.setPen(pal.color(QPalette.ColorRole.Text))
-        name = option.fontMetrics.elidedText(str(index.data() or ""), Qt.TextElideMode.ElideMiddle, self.tile_px)
+        name = option.fontMetrics.elidedText(str(_data(index, Qt.ItemDataRole.DisplayRole) or ""), Qt.TextElideMode.ElideMiddle, self.tile_px)
         painter.drawText(name_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter, name)
         painter.setOpacity(1.0)
-        self._paint_votes(painter, cell, index.data(Role.VOTE), hover)
+        self._paint_votes(painter, cell, _data(index, Role.VOTE), hover)
         painter.restore()
 
     def _paint_image(self, painter: QPainter, cell: QRect, index: QModelIndex, pal: QPalette) -> None:
         img = image_rect(cell, self.tile_px)
-        pix = index.data(Qt.ItemDataRole.DecorationRole)
+        pix = _data(index, Qt.ItemDataRole.DecorationRole)
         if pix is not None and not pix.isNull():
             size = pix.size().scaled(img.size(), Qt.AspectRatioMode.KeepAspectRatio)
             target = QRect(QPoint(0, 0), size)
@@ -110,7 +119,7 @@ class TileDelegate(QStyledItemDelegate):
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(pal.color(QPalette.ColorRole.Midlight))
         painter.drawRoundedRect(QRectF(img).adjusted(8, 8, -8, -8), 4, 4)
-        if index.data(Role.BROKEN):
+        if _data(index, Role.BROKEN):
             painter.setPen(pal.color(QPalette.ColorRole.Text))
             painter.drawText(img, Qt.AlignmentFlag.AlignCenter, "cannot be shown")
 

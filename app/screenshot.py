@@ -27,7 +27,7 @@ def visible_rows_ready(window: MainWindow) -> bool:
         r: QRect = view.visualRect(i)
         if r.top() > area.bottom():
             break
-        if r.intersects(area) and i.data(Role.BROKEN) is False and window.thumbs.pixmap(i.data(Role.PHOTO_ID)) is None:
+        if r.intersects(area) and not model.data(i, Role.BROKEN) and window.thumbs.pixmap(model.data(i, Role.PHOTO_ID)) is None:
             return False
     return True
 

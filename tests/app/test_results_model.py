@@ -160,3 +160,25 @@ def test_weaker_tiles_are_painted_dimmer(qtbot):
     # no thumbnails: placeholders, drawn the same way except for the opacity
     a, b = QColor(img.pixel(strong)), QColor(img.pixel(weak))
     assert a != b and b.lightness() > a.lightness(), "the weaker placeholder is fainter"
+
+
+def test_painting_keeps_none_alive(qtbot):
+    """PySide6 6.12 loses a reference to None for each invalid QVariant that QModelIndex.data
+    hands back; a delegate asking that way would abort the app after enough paints."""
+    import sys
+
+    m = ResultsModel(FakeThumbs(), FakeVotes())
+    view = ResultsView(64)
+    qtbot.addWidget(view)
+    view.setModel(m)
+    view.resize(600, 400)
+    view.show()
+    qtbot.waitExposed(view)
+    m.set_result(result(200, cutoff=3))  # no thumbnails, no votes: the roles answer None
+    view.viewport().repaint()
+    before = sys.getrefcount(None)
+    for _ in range(100):
+        view.viewport().repaint()
+    tiles = view.columns() * (400 // view.gridSize().height() + 1)
+    assert tiles > 10
+    assert before - sys.getrefcount(None) < tiles, "no reference to None lost per painted tile"

@@ -32,31 +32,31 @@ def stored(lib: Library) -> list[tuple[str, bool]]:
 def test_vote_undo_and_keys(window, qtbot, photo_dir):
     w = window
     show_query(qtbot, w, str(sorted((photo_dir / "a").iterdir())[0]))
-    sha1, sha2 = w.model.index(1).data(Role.SHA256), w.model.index(2).data(Role.SHA256)
+    sha1, sha2 = w.model.data(w.model.index(1), Role.SHA256), w.model.data(w.model.index(2), Role.SHA256)
     w.view.setCurrentIndex(w.model.index(0))
     with qtbot.waitSignal(w.votes.message, timeout=5000):
         click_thumb(qtbot, w, 1, up=True)
-        assert w.model.index(1).data(Role.VOTE) == TileVote(True, True), "pending until the engine returns"
-    assert w.model.index(1).data(Role.VOTE) == TileVote(True, False)
+        assert w.model.data(w.model.index(1), Role.VOTE) == TileVote(True, True), "pending until the engine returns"
+    assert w.model.data(w.model.index(1), Role.VOTE) == TileVote(True, False)
     assert stored(w.host.lib) == [(sha1, True)], "stored at once"
     assert w.view.currentIndex().row() == 0, "a click on a thumb does not select the tile"
     w.view.setCurrentIndex(w.model.index(2))
     w.view.setFocus()
     with qtbot.waitSignal(w.votes.message, timeout=5000):
         qtbot.keyClick(w.view, Qt.Key.Key_D)
-    assert w.model.index(2).data(Role.VOTE) == TileVote(False, False)
+    assert w.model.data(w.model.index(2), Role.VOTE) == TileVote(False, False)
     with qtbot.waitSignal(w.votes.message, timeout=5000):
         qtbot.keyClick(w.view, Qt.Key.Key_Plus)  # the other thumb replaces the vote
-    assert w.model.index(2).data(Role.VOTE) == TileVote(True, False)
+    assert w.model.data(w.model.index(2), Role.VOTE) == TileVote(True, False)
     assert sorted(stored(w.host.lib)) == sorted([(sha1, True), (sha2, True)])
     assert w.undo_button.isEnabled()
     with qtbot.waitSignal(w.votes.message, timeout=5000) as msg:
         w.undo_action.trigger()  # Ctrl+Z
     assert msg.args[0] == "Vote undone."
-    assert w.model.index(2).data(Role.VOTE) is None and stored(w.host.lib) == [(sha1, True)]
+    assert w.model.data(w.model.index(2), Role.VOTE) is None and stored(w.host.lib) == [(sha1, True)]
     with qtbot.waitSignal(w.votes.message, timeout=5000):
         w.undo_button.click()
-    assert w.model.index(1).data(Role.VOTE) is None and stored(w.host.lib) == []
+    assert w.model.data(w.model.index(1), Role.VOTE) is None and stored(w.host.lib) == []
     assert not w.undo_button.isEnabled()
     with qtbot.waitSignal(w.votes.message, timeout=5000):
         click_thumb(qtbot, w, 3, up=False)
@@ -69,7 +69,7 @@ def test_votes_persist_across_a_restart(make_window, window, qtbot, photo_dir, t
     w = window
     ref = str(sorted((photo_dir / "a").iterdir())[0])
     show_query(qtbot, w, ref)
-    sha = w.model.index(4).data(Role.SHA256)
+    sha = w.model.data(w.model.index(4), Role.SHA256)
     with qtbot.waitSignal(w.votes.message, timeout=5000):
         w.votes.vote(4, False)
     w.close()
@@ -79,8 +79,8 @@ def test_votes_persist_across_a_restart(make_window, window, qtbot, photo_dir, t
     assert [r.rstrip("/") for r in w2.host.status.roots] == [str(photo_dir)]
     show_query(qtbot, w2, ref)
     row = w2.model.row_of(next(h.photo_id for h in w2.model.result.hits if h.sha256 == sha))
-    assert w2.model.index(row).data(Role.VOTE) == TileVote(False, False)
+    assert w2.model.data(w2.model.index(row), Role.VOTE) == TileVote(False, False)
     assert not w2.undo_button.isEnabled(), "Ctrl+Z undoes this session's votes only"
     show_query(qtbot, w2, ref, text="something else")
-    assert all(w2.model.index(r).data(Role.VOTE) is None for r in range(w2.model.rowCount())), \
+    assert all(w2.model.data(w2.model.index(r), Role.VOTE) is None for r in range(w2.model.rowCount())), \
         "a vote belongs to the query it was given for"

@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QGuiApplication
 
-from app.main import build_parser, options_from
+from app.main import binding_problem, build_parser, options_from
 from app.results_model import Role
 from engine.appstate.query import Mode
 
@@ -22,7 +22,7 @@ def demo_window(make_window, qtbot, tmp_path):
     with qtbot.waitSignal(w.search.answered, timeout=60000):
         w.start()
     visible = min(w.model.rowCount(), w.view.columns() * 2)
-    qtbot.waitUntil(lambda: all(w.thumbs.pixmap(w.model.index(r).data(Role.PHOTO_ID)) is not None
+    qtbot.waitUntil(lambda: all(w.thumbs.pixmap(w.model.data(w.model.index(r), Role.PHOTO_ID)) is not None
                                 for r in range(visible)), timeout=20000)
     return w
 
@@ -121,3 +121,13 @@ def test_command_line():
     o = options_from(build_parser().parse_args(["--library", "~/pics-lib", "--bundle", "/b"]))
     assert not o.demo and o.library.is_absolute() and o.library.name == "pics-lib" and str(o.bundle) == "/b"
     assert options_from(build_parser().parse_args([])).index_on_open is None
+
+
+@pytest.mark.parametrize("pyside, python, refused", [
+    ("6.12.0", (3, 11), True), ("6.12.0", (3, 12), False), ("6.11.3", (3, 11), False), ("6.12.1", (3, 10), False),
+])
+def test_a_broken_binding_is_refused_with_a_reason(pyside, python, refused):
+    why = binding_problem(pyside, python)
+    assert (why is not None) == refused
+    if refused:
+        assert "!=6.12.0" in why
