@@ -22,6 +22,10 @@ import numpy as np
 from .ranking import aggregate_max, maxsim, rank
 from .vectors import TokenIndex
 
+# Token hits asked for per wanted photo, as a multiple of the exact case's 4: a compressed
+# index's scores are approximate, so it gathers more candidates to re-rank.
+OVERFETCH = {"sq8": 2, "ivfpq": 8}
+
 ReadTokens = Callable[[np.ndarray], np.ndarray]  # (C,) photo ids -> (C, Q, E) tokens
 Keep = Callable[[np.ndarray], np.ndarray]  # (C,) photo ids -> (C,) bool: searchable
 
@@ -41,7 +45,7 @@ def top_photos(
     total = index.num_vectors
     if total == 0 or k <= 0:
         return np.zeros(0, np.int64), np.zeros(0, np.float32)
-    kp = min(total, first_k or max(64, 4 * k * (1 if index.params.exact else 8)))
+    kp = min(total, first_k or max(64, 4 * k * OVERFETCH.get(index.params.kind, 1)))
     ids = scores = np.zeros(0)
     for _ in range(max_rounds if index.params.exact else 2):
         s, i = index.search(q, kp)  # (M, kp), (M, kp)
