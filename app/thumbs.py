@@ -19,10 +19,12 @@ from PySide6.QtCore import QObject, QSize, Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
 
 from engine.appstate.thumbqueue import LRU, ThumbQueue
+from engine.runtime import cpu_count
 
 from .host import LibraryHost
 
-WORKERS = 2
+# Leave a core to the GUI thread: one worker on a two-core machine, two from four cores.
+WORKERS = max(1, min(2, cpu_count() - 1))
 
 
 class Thumbnails(QObject):

@@ -1,0 +1,221 @@
+"""The desktop app's event loop while it indexes, searches as you type, and scrolls.
+
+    .venv/bin/python benchmarks/bench_gui_latency.py [--photos 300] [--bundle PATH] [--json]
+
+A 5 ms timer ticks on the GUI thread throughout; the longest gap between two ticks is
+how long the window could not answer the user (goal: under 100 ms). Three phases, each
+on the real window (offscreen unless QT_QPA_PLATFORM says otherwise):
+
+- index: a folder of demo photos is added and indexed (workers decode and encode);
+- type: a reference is set, then sentences are typed one key every 70 ms (searches run
+  as the debounce lets them), with thumbnails filling in;
+- scroll: the grid scrolls through every result while thumbnails are made (the disk
+  thumbnail cache is emptied first).
+
+The model is ``--bundle``, else the installed demo bundle, else the tiny QuRe
+architecture with random weights exported once into the cache folder (needs torch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+
+CACHE = Path(os.environ.get("CIRSEARCH_BENCH_CACHE", "/tmp/cirsearch-bench-gui"))
+SENTENCES = ["make it red with short sleeves", "same but striped", "darker and without sleeves",
+             "is blue with polka dots"]
+
+
+def tiny_bundle(out: Path) -> Path:
+    """The tiny QuRe architecture, random weights (seeded), exported as a bundle."""
+    if (out / "manifest.json").is_file():
+        return out
+    import torch
+
+    from engine.bundle import ModelInfo
+    from engine.text import Tokenizer
+    from trainer.export import export_bundle
+    from trainer.model import TINY, build_model
+    from trainer.vocab import build_wordpiece_vocab
+
+    vocab = build_wordpiece_vocab(SENTENCES * 5 + ["a photo of a dress shirt top"], out.parent / "vocab.txt",
+                                  vocab_size=300)
+    torch.manual_seed(0)
+    model = build_model(TINY, vocab_size=Tokenizer(vocab).vocab_size).eval()
+    export_bundle(model, vocab, out, ModelInfo("tiny-random", "0", "tiny", "random weights, for benchmarks"))
+    return out
+
+
+def pick_bundle(arg: Path | None) -> Path:
+    from engine.resources import demo_bundle_dir
+
+    return arg or demo_bundle_dir() or tiny_bundle(CACHE / "tiny-bundle")
+
+
+def demo_photos(n: int) -> Path:
+    from engine.demo import ensure_demo_photos
+
+    return ensure_demo_photos(CACHE / f"photos-{n}", photos=n)
+
+
+class Probe:
+    """Ticks every 5 ms on the GUI thread and records the gaps between ticks."""
+
+    def __init__(self):
+        from PySide6.QtCore import Qt, QTimer
+
+        self.timer = QTimer()
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(5)
+        self.timer.timeout.connect(self._tick)
+        self.gaps: list[float] = []
+        self._last = 0.0
+
+    def start(self) -> None:
+        self.gaps, self._last = [], time.perf_counter()
+        self.timer.start()
+
+    def stop(self) -> dict:
+        self.timer.stop()
+        g = sorted(self.gaps) or [0.0]
+        return {"ticks": len(self.gaps), "max_ms": round(g[-1] * 1000, 1),
+                "p99_ms": round(g[int(0.99 * (len(g) - 1))] * 1000, 1),
+                "over_50ms": sum(x > 0.05 for x in g), "over_100ms": sum(x > 0.1 for x in g)}
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.gaps.append(now - self._last)
+        self._last = now
+
+
+def run_until(app, pred, timeout_s: float) -> None:
+    """Run the event loop (normally: no busy waiting) until ``pred()`` holds."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop, deadline = QEventLoop(), time.monotonic() + timeout_s
+    check = QTimer()
+    check.timeout.connect(lambda: (pred() or time.monotonic() > deadline) and loop.quit())
+    check.start(20)
+    loop.exec()
+    check.stop()
+    if not pred():
+        sys.exit(f"timed out after {timeout_s:.0f} s")
+
+
+def type_sentences(app, w) -> None:
+    """Type each sentence one key every 70 ms, resting 350 ms after each word (so the
+    debounced search runs while the next word is typed); wait for the last answer."""
+    from PySide6.QtCore import QTimer
+
+    keys: list[str | None] = []
+    for s in SENTENCES:
+        keys.append(None)  # None: clear the field
+        for word in s.split():
+            keys += list(word + " ") + [""] * 5  # "": a 70 ms tick with no key
+    state = {"i": 0}
+
+    def press() -> None:
+        k = keys[state["i"]]
+        edit = w.query_bar.edit
+        if k is None:
+            edit.clear()
+        elif k:
+            edit.insert(k)
+        state["i"] += 1
+        if state["i"] == len(keys):
+            timer.stop()
+
+    timer = QTimer()
+    timer.timeout.connect(press)
+    timer.start(70)
+    run_until(app, lambda: state["i"] == len(keys) and w.model.result is not None
+              and w.model.result.query.text == SENTENCES[-1].strip(), 120)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--photos", type=int, default=300)
+    ap.add_argument("--bundle", type=Path, default=None)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtWidgets import QApplication
+
+    from app.main_window import MainWindow
+    from app.options import Options
+    from engine.demo import example_queries
+
+    bundle, photos = pick_bundle(args.bundle), demo_photos(args.photos)
+    work = CACHE / "run"
+    shutil.rmtree(work, ignore_errors=True)
+    app = QApplication.instance() or QApplication([])
+    w = MainWindow(Options(library=work / "library", bundle=bundle, settings_file=work / "settings.ini",
+                           index_on_open=False))
+    w.resize(1280, 820)
+    w.show()
+    w.start()
+    run_until(app, lambda: w.host.lib is not None, 120)
+    probe, out = Probe(), {}
+
+    probe.start()
+    w.add_folder(str(photos))
+    run_until(app, lambda: not w.index_job.running and w.host.status is not None and w.host.status.photos > 0, 3600)
+    out["index"] = {**probe.stop(), "photos": w.host.status.photos}
+
+    q = example_queries(photos)[0]
+    sent: dict[int, float] = {}
+    latency: list[float] = []
+    submit = w.search.submit
+
+    def timed_submit() -> None:
+        submit()
+        sent[w.search.requests.latest] = time.perf_counter()
+
+    w.search.submit = timed_submit
+    w.search._timer.timeout.disconnect()
+    w.search._timer.timeout.connect(timed_submit)
+    w.search.answered.connect(lambda *a: latency.append(time.perf_counter() - sent[w.search.requests.latest]))
+    probe.start()
+    w.well.set_reference(str(q.reference))
+    type_sentences(app, w)
+    lat = sorted(latency)
+    out["type"] = {**probe.stop(), "searches": w.search.sent, "stale_dropped": w.search.dropped,
+                   "answer_ms_median": round(lat[len(lat) // 2] * 1000), "answer_ms_max": round(lat[-1] * 1000)}
+
+    shutil.rmtree(work / "library" / "thumbs", ignore_errors=True)
+    w.thumbs.reset()
+    w.model.set_result(w.model.result)
+    probe.start()
+    bar = w.view.verticalScrollBar()
+    step = max(1, w.view.gridSize().height() // 2)
+    from PySide6.QtCore import QTimer
+
+    scroller = QTimer()
+    scroller.timeout.connect(lambda: bar.setValue(bar.value() + step))
+    scroller.start(30)
+    run_until(app, lambda: bar.value() >= bar.maximum() and not w.thumbs.waiting(), 600)
+    scroller.stop()
+    out["scroll"] = {**probe.stop(), "results": w.model.rowCount(), "thumbnails": w.thumbs.loaded}
+    w.close()
+
+    meta = {"machine": f"{os.cpu_count()} cores, {platform.machine()}", "device": w.host.status.device
+            if w.host.status else "?", "bundle": str(bundle), "qt_platform": os.environ["QT_QPA_PLATFORM"]}
+    if args.json:
+        print(json.dumps({**meta, **out}))
+    else:
+        print(f"machine: {meta['machine']}, model: {bundle.name}, Qt platform: {meta['qt_platform']}")
+        for phase, r in out.items():
+            extra = {k: v for k, v in r.items() if k not in ("ticks", "max_ms", "p99_ms", "over_50ms", "over_100ms")}
+            print(f"{phase:7s} longest gap {r['max_ms']:6.1f} ms · p99 {r['p99_ms']:5.1f} ms · "
+                  f"{r['over_100ms']} gaps over 100 ms, {r['over_50ms']} over 50 ms of {r['ticks']} ticks · {extra}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
