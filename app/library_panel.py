@@ -6,7 +6,7 @@ the window carries them out on workers. GUI-thread-only.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QListWidget, QProgressBar, QPushButton,
                                QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
@@ -28,6 +28,8 @@ class LibraryPanel(QWidget):
         self.summary.setWordWrap(True)
         self.folders = QListWidget()
         self.folders.setMaximumHeight(110)
+        self.folders.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.folders.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.folders.currentRowChanged.connect(lambda _: self._sync_buttons())
         self.add_button = QPushButton("Add folder…")
         self.add_button.clicked.connect(self.add_requested)
@@ -82,6 +84,8 @@ class LibraryPanel(QWidget):
         current = self.folders.currentItem().text() if self.folders.currentItem() else None
         self.folders.clear()
         self.folders.addItems(list(st.roots))
+        for i in range(self.folders.count()):
+            self.folders.item(i).setToolTip(self.folders.item(i).text())
         for i in range(self.folders.count()):
             if self.folders.item(i).text() == current:
                 self.folders.setCurrentRow(i)

@@ -111,6 +111,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.splitter)
         self.model_label = QLabel("")
         self.device_label = QLabel("")
+        self.device_label.setContentsMargins(12, 0, 4, 0)
         self.statusBar().addPermanentWidget(self.model_label)
         self.statusBar().addPermanentWidget(self.device_label)
 

@@ -41,7 +41,8 @@ def tile_size(tile_px: int) -> QSize:
 
 
 def image_rect(cell: QRect, tile_px: int) -> QRect:
-    return QRect(cell.left() + PAD, cell.top() + TOP, tile_px, tile_px)
+    """The image's square in a cell, centred across (cells widen to fill the row)."""
+    return QRect(cell.left() + (cell.width() - tile_px) // 2, cell.top() + TOP, tile_px, tile_px)
 
 
 def vote_buttons(cell: QRect, tile_px: int) -> tuple[QRect, QRect]:
@@ -94,12 +95,13 @@ class TileDelegate(QStyledItemDelegate):
         hover = bool(option.state & QStyle.StateFlag.State_MouseOver)
         if not _data(index, Role.STRONG):
             painter.setOpacity(0.55)
-        card = QRectF(cell).adjusted(2, TOP - 4, -2, -BOTTOM + 4)
+        card = QRectF(image_rect(cell, self.tile_px)).adjusted(-PAD + 2, -4, PAD - 2, NAME_H + 4)
         painter.setPen(QPen(pal.color(QPalette.ColorRole.Highlight), 2) if selected else Qt.PenStyle.NoPen)
         painter.setBrush(pal.color(QPalette.ColorRole.AlternateBase) if hover or selected else Qt.BrushStyle.NoBrush)
         painter.drawRoundedRect(card, 6, 6)
         self._paint_image(painter, cell, index, pal)
-        name_rect = QRect(cell.left() + PAD, cell.top() + TOP + self.tile_px + 2, self.tile_px, NAME_H - 2)
+        img = image_rect(cell, self.tile_px)
+        name_rect = QRect(img.left(), img.bottom() + 3, self.tile_px, NAME_H - 2)
         painter.setPen(pal.color(QPalette.ColorRole.Text))
         name = option.fontMetrics.elidedText(str(_data(index, Qt.ItemDataRole.DisplayRole) or ""), Qt.TextElideMode.ElideMiddle, self.tile_px)
         painter.drawText(name_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter, name)
@@ -176,10 +178,23 @@ class ResultsView(QListView):
         self.setDragEnabled(True)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)  # steady width: no relayout flicker
         self.verticalScrollBar().setSingleStep(tile_size(tile_px).height() // 3)
         self.setMouseTracking(True)
         self.viewport().setAttribute(Qt.WidgetAttribute.WA_Hover)
         self.doubleClicked.connect(lambda i: self.open_requested.emit(i.row()))
+
+    def resizeEvent(self, e) -> None:
+        super().resizeEvent(e)
+        self.fit_grid()
+
+    def fit_grid(self) -> None:
+        """Widen the cells so that the columns fill the row (no ragged right margin)."""
+        base = tile_size(self.tile_px)
+        columns = max(1, self.viewport().width() // base.width())
+        grid = QSize(max(base.width(), (self.viewport().width() - 1) // columns), base.height())  # Qt wraps at width - 1
+        if grid != self.gridSize():
+            self.setGridSize(grid)
 
     def set_message(self, text: str) -> None:
         """Shown in the middle of the grid when it is empty."""
@@ -189,8 +204,17 @@ class ResultsView(QListView):
     # -- painting ------------------------------------------------------------------------
 
     def columns(self) -> int:
-        """Tiles per row as laid out now."""
-        return max(1, self.viewport().width() // self.gridSize().width())
+        """Tiles per row, as the view laid them out (counted along the first row)."""
+        m = self.model()
+        n = m.rowCount() if m is not None else 0
+        guess = max(1, self.viewport().width() // self.gridSize().width())
+        if n == 0:
+            return guess
+        top = self.visualRect(m.index(0, 0)).top()
+        for i in range(1, min(n, guess + 2)):
+            if self.visualRect(m.index(i, 0)).top() != top:
+                return i
+        return guess if n > guess else max(guess, n)
 
     def divider_lines(self) -> list[tuple[QPoint, QPoint]]:
         """The cut-off line in viewport pixels (empty when there is nothing to divide)."""

@@ -29,27 +29,17 @@ from pathlib import Path
 
 CACHE = Path(os.environ.get("CIRSEARCH_BENCH_CACHE", "/tmp/cirsearch-bench-gui"))
 SENTENCES = ["make it red with short sleeves", "same but striped", "darker and without sleeves",
-             "is blue with polka dots"]
+             "is blue with polka dots"]  # typed in the "type" phase
 
 
 def tiny_bundle(out: Path) -> Path:
-    """The tiny QuRe architecture, random weights (seeded), exported as a bundle."""
-    if (out / "manifest.json").is_file():
-        return out
-    import torch
+    """The tiny QuRe architecture with random weights (tools/tiny_bundle.py)."""
+    import importlib.util
 
-    from engine.bundle import ModelInfo
-    from engine.text import Tokenizer
-    from trainer.export import export_bundle
-    from trainer.model import TINY, build_model
-    from trainer.vocab import build_wordpiece_vocab
-
-    vocab = build_wordpiece_vocab(SENTENCES * 5 + ["a photo of a dress shirt top"], out.parent / "vocab.txt",
-                                  vocab_size=300)
-    torch.manual_seed(0)
-    model = build_model(TINY, vocab_size=Tokenizer(vocab).vocab_size).eval()
-    export_bundle(model, vocab, out, ModelInfo("tiny-random", "0", "tiny", "random weights, for benchmarks"))
-    return out
+    spec = importlib.util.spec_from_file_location("tiny_bundle", Path(__file__).parents[1] / "tools" / "tiny_bundle.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.tiny_random_bundle(out)
 
 
 def pick_bundle(arg: Path | None) -> Path:
