@@ -215,7 +215,7 @@ class Catalog:
             for chunk in _chunks(ids):
                 q = ",".join("?" * len(chunk))
                 for r in c.execute(
-                    f"SELECT content_id, path FROM files WHERE state = 'ok' AND content_id IN ({q})", tuple(chunk)
+                    f"SELECT content_id, path FROM files WHERE content_id IN ({q}) AND +state = 'ok'", tuple(chunk)
                 ):
                     out.setdefault(r[0], []).append(r[1])
         for v in out.values():
