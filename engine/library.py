@@ -327,7 +327,7 @@ class Library:
     def _query_info(self, mode: str, text: str | None, ref: Reference | None) -> QueryInfo:
         m = self.bundle.manifest.model
         return QueryInfo(mode, text, ref.path if ref else None, ref.sha256 if ref else None, m.name, m.version,
-                         self.bundle.query_sha256, self.bundle.target_side)
+                         self.bundle.query_sha256, self.vectors.target_side)  # Manifest.target_side re-hashes
 
     def _reference(self, image: ImageRef) -> Reference:
         if isinstance(image, (int, np.integer)) and not isinstance(image, bool):

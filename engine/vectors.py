@@ -46,6 +46,7 @@ class IndexParams:
     nlist: int = 0  # ivfpq: inverted lists; 0 = from the data size
     pq_bytes: int = 0  # ivfpq: bytes per token code; 0 = E / 4
     nprobe: int = 32  # ivfpq: lists visited per query
+    search_threads: int = 1  # OpenMP threads per search call (see TokenIndex.search)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -148,13 +149,25 @@ class TokenIndex:
         self._ids.difference_update(ids.tolist())
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(M, E) queries -> token scores (M, k) and photo ids (M, k), best first; -1 pads."""
+        """(M, E) queries -> token scores (M, k) and photo ids (M, k), best first; -1 pads.
+
+        Runs on ``params.search_threads`` OpenMP threads (1 by default): measured on two
+        shared cores, one thread answered a 100k-photo fp16 search in 78 ms against
+        99-109 ms for two, and a 10k one in 1 ms against 20 ms, since OpenMP's
+        threads spin and wait whenever the cores are busy (as they are while indexing).
+        The setting is per calling thread, so other threads keep their own.
+        """
         q = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)  # (M, E)
         with self._lock:
             k = max(1, min(k, self._index.ntotal))
             if self._index.ntotal == 0:
                 return np.full((len(q), 1), -np.inf, np.float32), np.full((len(q), 1), -1, np.int64)
-            scores, ids = self._index.search(q, k)  # (M, k), (M, k)
+            before = faiss.omp_get_max_threads()
+            faiss.omp_set_num_threads(self.params.search_threads or before)
+            try:
+                scores, ids = self._index.search(q, k)  # (M, k), (M, k)
+            finally:
+                faiss.omp_set_num_threads(before)
         return scores, ids
 
     @property
@@ -201,7 +214,8 @@ def save_index(index: TokenIndex, path: str | Path, target_side: str) -> None:
         ids = index.ids
         header = {
             "kind": index.params.kind,
-            "params": {"nlist": index.params.nlist, "pq_bytes": index.params.pq_bytes, "nprobe": index.params.nprobe},
+            "params": {"nlist": index.params.nlist, "pq_bytes": index.params.pq_bytes, "nprobe": index.params.nprobe,
+                       "search_threads": index.params.search_threads},
             "dim": index.dim,
             "num_tokens": index.num_tokens,
             "target_side": target_side,
