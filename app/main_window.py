@@ -7,7 +7,6 @@ GUI-thread-only.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QSettings, Qt, QTimer, QUrl
@@ -32,6 +31,7 @@ from .query_bar import QueryBar
 from .reference import ReferenceWell
 from .results_model import ResultsModel
 from .results_view import ResultsView
+from .reveal import reveal
 from .search import SearchController
 from .demo_setup import DemoSetup
 from .thumbs import Thumbnails
@@ -161,7 +161,7 @@ class MainWindow(QMainWindow):
         v = self.view
         v.vote_requested.connect(self.votes.vote)
         v.open_requested.connect(lambda r: self.open_url(QUrl.fromLocalFile(self.model.hit(r).path)))
-        v.reveal_requested.connect(lambda r: self.open_url(QUrl.fromLocalFile(os.path.dirname(self.model.hit(r).path))))
+        v.reveal_requested.connect(lambda r: reveal(self.model.hit(r).path, self.open_url))
         v.copy_requested.connect(self._copy_path)
         v.reference_requested.connect(lambda r: self.well.set_reference(self.model.hit(r).path))
         v.similar_requested.connect(self._similar)

@@ -163,3 +163,19 @@ def test_the_real_tiny_model_end_to_end(make_window, qtbot, photo_dir, tiny_bund
     direct = w.host.lib.search(text="make it blue and striped", image=ref, k=w.prefs.results)
     assert [h.photo_id for h in res.hits] == [h.photo_id for h in direct.hits]
     assert w.model.cutoff == res.cutoff
+
+
+def test_open_dialog_and_grid_drag_give_references(window, qtbot, photo_dir, monkeypatch):
+    import app.reference
+
+    w = window
+    path = str(sorted((photo_dir / "b").iterdir())[1])
+    monkeypatch.setattr(app.reference.QFileDialog, "getOpenFileName", lambda *a, **k: (path, ""))
+    with qtbot.waitSignal(w.search.answered, timeout=10000) as sig:
+        w.well.open_button.click()
+    assert sig.args[0].query.ref_path == path
+    mime = w.model.mimeData([w.model.index(3)])  # what a tile dragged out of the grid carries
+    dragged = w.model.hit(3).path
+    with qtbot.waitSignal(w.search.answered, timeout=10000) as sig:
+        drop(w.well, mime)
+    assert sig.args[0].query.ref_path == dragged

@@ -107,3 +107,18 @@ def test_bundle_for(tmp_path, monkeypatch):
     lib.mkdir()
     (lib / "catalog.sqlite").write_bytes(b"")
     assert bundle_for(lib, None) is None, "an existing library keeps the model it recorded"
+
+
+@pytest.mark.parametrize("platform, fm1, how, detail", [
+    ("darwin", False, "run", ("open", "-R", "/p/a b.jpg")),
+    ("win32", False, "run", ("explorer", "/select,\\p\\a b.jpg")),
+    ("linux", True, "dbus", "file:///p/a%20b.jpg"),
+    ("linux", False, "open", "/p"),
+    ("freebsd13", False, "open", "/p"),
+])
+def test_reveal_plan(platform, fm1, how, detail):
+    from engine.appstate.reveal import reveal_plan
+
+    r = reveal_plan("/p/a b.jpg", platform, fm1)
+    assert r.how == how
+    assert (r.command if how == "run" else r.target) == detail
