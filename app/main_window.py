@@ -238,6 +238,11 @@ class MainWindow(QMainWindow):
         else:
             self.search.submit()
 
+    @property
+    def opening_folder(self) -> Path:
+        """The library folder last opened (or being opened)."""
+        return self._opening[0]
+
     def _open_failed(self, e: BaseException) -> None:
         folder, bundle = self._opening
         if isinstance(e, BundleMismatchError) and self.ask(

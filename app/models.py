@@ -38,6 +38,9 @@ class ModelImport(QObject):
 
     def load(self, folder: Path) -> None:
         """Verify the bundle in ``folder`` (a worker) and offer to switch to it."""
+        if self.host.lib is None:  # no library could be opened without a model: open it with this one
+            self.window.open_library(self.window.opening_folder, folder)
+            return
         if self.index_job.running:
             self.window.warn("Indexing is running", "Cancel indexing first, then import the model.")
             return

@@ -131,3 +131,15 @@ def test_a_broken_binding_is_refused_with_a_reason(pyside, python, refused):
     assert (why is not None) == refused
     if refused:
         assert "!=6.12.0" in why
+
+
+def test_a_library_without_a_model_opens_once_one_is_imported(make_window, qtbot, tmp_path, app_bundle, monkeypatch):
+    monkeypatch.delenv("CIRSEARCH_DEMO_BUNDLE", raising=False)
+    monkeypatch.setattr("engine.appstate.places.demo_bundle_dir", lambda: None)  # no demo model installed
+    w = make_window(bundle=None)
+    with qtbot.waitSignal(w.host.open_failed, timeout=20000):
+        w.start()
+    assert "no model yet" in w.view.message
+    with qtbot.waitSignal(w.host.opened, timeout=20000) as sig:
+        w.models.load(app_bundle)
+    assert sig.args[0].demo_model and w.host.lib is not None
