@@ -193,7 +193,8 @@ class MainWindow(QMainWindow):
             self.open_library(self.options.library, bundle_for(self.options.library, self.options.bundle))
 
     def config(self) -> LibraryConfig:
-        return LibraryConfig(runtime=RuntimeConfig(device=self.prefs.device), thumbnail_size=self.prefs.tile_px)
+        return LibraryConfig(runtime=RuntimeConfig(device=self.prefs.device, threads=self.prefs.model_threads),
+                             thumbnail_size=self.prefs.tile_px)
 
     def open_library(self, folder: Path, bundle: Path | None, reindex: bool = False) -> None:
         self._demo_photos = None

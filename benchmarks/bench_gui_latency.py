@@ -132,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--photos", type=int, default=300)
     ap.add_argument("--bundle", type=Path, default=None)
+    ap.add_argument("--threads", type=int, default=0, help="model threads (prefs/model_threads; 0: all cores)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -145,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     work = CACHE / "run"
     shutil.rmtree(work, ignore_errors=True)
     app = QApplication.instance() or QApplication([])
+    work.mkdir(parents=True)
+    (work / "settings.ini").write_text(f"[prefs]\nmodel_threads={args.threads}\n")
     w = MainWindow(Options(library=work / "library", bundle=bundle, settings_file=work / "settings.ini",
                            index_on_open=False))
     w.resize(1280, 820)
@@ -153,10 +156,13 @@ def main(argv: list[str] | None = None) -> int:
     run_until(app, lambda: w.host.lib is not None, 120)
     probe, out = Probe(), {}
 
+    reports = []
+    w.index_job.finished.connect(reports.append)
     probe.start()
     w.add_folder(str(photos))
-    run_until(app, lambda: not w.index_job.running and w.host.status is not None and w.host.status.photos > 0, 3600)
-    out["index"] = {**probe.stop(), "photos": w.host.status.photos}
+    run_until(app, lambda: bool(reports), 3600)
+    r = reports[0]
+    out["index"] = {**probe.stop(), "photos": r.encoded, "photos_per_s": round(r.encoded / r.elapsed_s, 1)}
 
     q = example_queries(photos)[0]
     sent: dict[int, float] = {}
@@ -194,12 +200,13 @@ def main(argv: list[str] | None = None) -> int:
     out["scroll"] = {**probe.stop(), "results": w.model.rowCount(), "thumbnails": w.thumbs.loaded}
     w.close()
 
-    meta = {"machine": f"{os.cpu_count()} cores, {platform.machine()}", "device": w.host.status.device
+    meta = {"machine": f"{os.cpu_count()} cores, {platform.machine()}", "model_threads": args.threads, "device": w.host.status.device
             if w.host.status else "?", "bundle": str(bundle), "qt_platform": os.environ["QT_QPA_PLATFORM"]}
     if args.json:
         print(json.dumps({**meta, **out}))
     else:
-        print(f"machine: {meta['machine']}, model: {bundle.name}, Qt platform: {meta['qt_platform']}")
+        print(f"machine: {meta['machine']}, model: {bundle.name}, model threads: {args.threads or 'all'}, "
+              f"Qt platform: {meta['qt_platform']}")
         for phase, r in out.items():
             extra = {k: v for k, v in r.items() if k not in ("ticks", "max_ms", "p99_ms", "over_50ms", "over_100ms")}
             print(f"{phase:7s} longest gap {r['max_ms']:6.1f} ms · p99 {r['p99_ms']:5.1f} ms · "

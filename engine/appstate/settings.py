@@ -23,6 +23,7 @@ class AppSettings:
     index_on_open: bool = True  # rescan the folders when a library opens
     mode: str = Mode.COMPOSED.value
     device: str = "auto"  # "auto", "cpu", "cuda"
+    model_threads: int = 0  # CPU threads per model graph; 0: ONNX Runtime's choice (all cores)
 
 
 RANGES: dict[str, tuple[int, int]] = {
@@ -30,6 +31,7 @@ RANGES: dict[str, tuple[int, int]] = {
     "debounce_ms": (0, 2000),
     "tile_px": (64, 512),
     "thumb_memory": (50, 100_000),
+    "model_threads": (0, 1024),
 }
 CHOICES: dict[str, tuple[str, ...]] = {
     "mode": tuple(m.value for m in Mode),
