@@ -24,6 +24,7 @@ from .db import Database
 from .scanner import Diff, ScanIssue
 
 _CHUNK = 900  # stay under SQLite's bound-parameter limit
+_LINK = "UPDATE files SET content_id = ?, state = 'ok', error = NULL WHERE id = ?"
 
 
 @dataclass(frozen=True)
@@ -171,12 +172,12 @@ class Catalog:
                     (e.sha256, e.bytes, e.width, e.height, now, e.taken_at),
                 )
                 new_ids.append(int(cur.lastrowid))
-                c.execute("UPDATE files SET content_id = ?, state = 'ok', error = NULL WHERE id = ?", (new_ids[-1], e.file_id))
+                c.execute(_LINK, (new_ids[-1], e.file_id))
             if encoded:
                 store.write(np.asarray(new_ids, np.int64), tokens)
                 store.flush()
             for file_id, content_id in linked:
-                c.execute("UPDATE files SET content_id = ?, state = 'ok', error = NULL WHERE id = ?", (content_id, file_id))
+                c.execute(_LINK, (content_id, file_id))
             for f in failed:
                 self._record_failure(c, f, now)
             return new_ids
@@ -192,7 +193,8 @@ class Catalog:
             )
             content_id = c.execute("SELECT id FROM contents WHERE sha256 = ?", (f.sha256,)).fetchone()[0]
         c.execute(
-            "UPDATE files SET state = 'failed', error = ?, content_id = ? WHERE id = ?", (f.reason, content_id, f.file_id)
+            "UPDATE files SET state = 'failed', error = ?, content_id = ? WHERE id = ?",
+            (f.reason, content_id, f.file_id),
         )
 
     def live_ids(self) -> np.ndarray:
@@ -243,7 +245,9 @@ class Catalog:
         return self.photos([row[0]]).get(row[0]) if row else None
 
     def photo_by_sha(self, sha256: str) -> Photo | None:
-        row = self.db.conn().execute("SELECT id FROM contents WHERE sha256 = ? AND state = 'encoded'", (sha256,)).fetchone()
+        row = self.db.conn().execute(
+            "SELECT id FROM contents WHERE sha256 = ? AND state = 'encoded'", (sha256,)
+        ).fetchone()
         return self.photos([row[0]]).get(row[0]) if row else None
 
     # -- status --------------------------------------------------------------------------

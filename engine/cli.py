@@ -33,8 +33,8 @@ def _common(p: argparse.ArgumentParser, demo: bool = False) -> None:
     default = default_demo_library_dir() if demo else default_library_dir()
     p.add_argument("--library", metavar="DIR", type=Path, default=None,
                    help=f"library folder (default: {default})")
-    p.add_argument("--bundle", metavar="PATH", type=Path, default=None,
-                   help="model bundle folder (default: the library's last one" + (", else the demo model)" if demo else ")"))
+    last = "the library's last one" + (", else the demo model" if demo else "")
+    p.add_argument("--bundle", metavar="PATH", type=Path, default=None, help=f"model bundle folder (default: {last})")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where the model runs")
 
 
@@ -323,7 +323,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not args.json:
         print(f"demo photos in {photos}", file=sys.stderr)
     ensure_demo_photos(photos, photos=args.count)
-    with Library.open(folder, bundle=bundle, cfg=_config(args), reindex=True) as lib:  # a demo library: re-encode if the model changed
+    # A demo library may be re-encoded whenever the demo model changes.
+    with Library.open(folder, bundle=bundle, cfg=_config(args), reindex=True) as lib:
         report = _run_index(lib, [photos], args.quiet or args.json)
         queries = example_queries(photos)
         q = queries[args.query % len(queries)]

@@ -95,7 +95,8 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)  # closed from any thread; used by one
+    # Each connection is used by one thread only; check_same_thread=False lets close() run from any thread.
+    conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA busy_timeout = 30000")

@@ -86,7 +86,8 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def decode(data: bytes, name: str = "<image>", target: int | None = None, cfg: DecodeConfig = DecodeConfig()) -> Decoded:
+def decode(data: bytes, name: str = "<image>", target: int | None = None,
+           cfg: DecodeConfig = DecodeConfig()) -> Decoded:
     """Bytes -> upright RGB image. ``target``: the smallest side the caller needs (enables draft).
 
     Raises only :class:`ImageDecodeError`: Pillow's format plugins can raise almost any

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -32,20 +32,23 @@ from .catalog import Catalog, Photo
 from .db import SCHEMA_VERSION, Database
 from .errors import BundleMismatchError, LibraryBusyError, LibraryError, QueryError
 from .feedback import FeedbackStore, QueryInfo, Vote
+from .filelock import ProcessLock
 from .indexer import Control, Indexer, IndexConfig, IndexReport, ProgressFn
 from .photoindex import PhotoIndex, VectorConfig
 from .preprocess import preprocess
 from .ranking import relevance_cutoff
+from .results import Hit, LibraryStatus, SearchResult
 from .references import FeatureCache, ImageRef, Reference, ReferenceResolver, load_reference
 from .runtime import Encoders, RuntimeConfig
 from .thumbnails import thumbnail
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: the in-process lock still applies
-    fcntl = None  # type: ignore[assignment]
-
 CATALOG = "catalog.sqlite"
+
+# The values callers handle, importable from here with the Library itself.
+__all__ = [
+    "Control", "Hit", "IndexConfig", "IndexReport", "Library", "LibraryConfig", "LibraryStatus", "Photo",
+    "QueryInfo", "RuntimeConfig", "SearchResult", "VectorConfig", "Vote",
+]
 
 
 @dataclass(frozen=True)
@@ -55,63 +58,6 @@ class LibraryConfig:
     index: IndexConfig = IndexConfig()
     reference_cache: int = 16  # references whose vision features stay in memory
     thumbnail_size: int = 256
-
-
-@dataclass(frozen=True)
-class Hit:
-    photo_id: int
-    path: str
-    score: float
-    rank: int  # 0-based
-    sha256: str
-    paths: tuple[str, ...]  # every file with these bytes (copies), shortest first
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    query: QueryInfo
-    hits: tuple[Hit, ...]
-    cutoff: int  # hits[:cutoff] lie above the first steep drop in scores
-    device: str
-    seconds: dict[str, float] = field(default_factory=dict)  # where the time went
-
-    def to_json(self) -> list[dict]:
-        return [
-            {"path": h.path, "score": h.score, "rank": h.rank, "photo_id": h.photo_id, "sha256": h.sha256,
-             "above_cutoff": h.rank < self.cutoff}
-            for h in self.hits
-        ]
-
-
-@dataclass(frozen=True)
-class LibraryStatus:
-    folder: str
-    roots: tuple[str, ...]
-    indexed: int  # files indexed
-    photos: int  # distinct photos (copies count once)
-    pending: int
-    skipped: int
-    skipped_files: tuple[tuple[str, str], ...]  # (path, reason): files and folders
-    bundle: str
-    bundle_path: str
-    demo_model: bool
-    device: str
-    has_text_search: bool
-    index_kind: str
-    index_rebuilt_because: str | None
-    votes: int
-    schema_version: int
-
-    def to_json(self) -> dict:
-        return {
-            "folder": self.folder, "roots": list(self.roots), "indexed": self.indexed, "photos": self.photos,
-            "pending": self.pending, "skipped": self.skipped,
-            "skipped_files": [{"path": p, "reason": r} for p, r in self.skipped_files],
-            "bundle": self.bundle, "bundle_path": self.bundle_path, "demo_model": self.demo_model,
-            "device": self.device, "text_search": self.has_text_search, "index_kind": self.index_kind,
-            "index_rebuilt_because": self.index_rebuilt_because, "votes": self.votes,
-            "schema_version": self.schema_version,
-        }
 
 
 class Library:
@@ -229,7 +175,7 @@ class Library:
         if not self._index_lock.acquire(blocking=False):
             raise LibraryBusyError("this library is already being indexed in this process")
         try:
-            with _process_lock(self.folder / "index.lock"):
+            with ProcessLock(self.folder / "index.lock"):
                 return self._index(progress, control)
         finally:
             self._index_lock.release()
@@ -454,24 +400,3 @@ def _check_target_side(db: Database, b: Bundle, reindex: bool) -> None:
 def _mismatch_message(b: Bundle) -> str:
     return (f"the model {b.label} encodes photos differently from the one that indexed this library; "
             "re-index with it (every photo is encoded again) or use the previous model")
-
-
-class _process_lock:
-    """An exclusive, non-blocking lock file (flock) held while indexing."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.fd = -1
-
-    def __enter__(self) -> "_process_lock":
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        if fcntl is not None:
-            try:
-                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(self.fd)
-                raise LibraryBusyError("another cirsearch process is indexing this library") from None
-        return self
-
-    def __exit__(self, *exc) -> None:
-        os.close(self.fd)
