@@ -79,9 +79,14 @@ def _create(model: Path | bytes, cfg: RuntimeConfig) -> ort.InferenceSession:
         return sess
 
 
+_probed: dict[str, str] = {}
+
+
 def probe_device(cfg: RuntimeConfig = RuntimeConfig()) -> str:
-    """"cuda" if a session asked for CUDA really gets it on this machine, else "cpu"."""
-    return session_device(_create(_PROBE_MODEL, cfg))
+    """"cuda" if a session asked for CUDA really gets it on this machine, else "cpu" (cached)."""
+    if cfg.device not in _probed:
+        _probed[cfg.device] = session_device(_create(_PROBE_MODEL, cfg))
+    return _probed[cfg.device]
 
 
 def session_device(sess: ort.InferenceSession) -> str:
