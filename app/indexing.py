@@ -85,8 +85,8 @@ class IndexJob(QObject):
             with self.host.gate.shared():
                 self.host.relay.post(lambda: self._show(Progress("scan", 0, 0, 0, 0, 0, 0.0)))
                 report = lib.index(paths, progress=progress, control=control)
-        except BaseException as e:
-            self.host.relay.post(lambda: self._end(None, e))
+        except BaseException as e:  # shown to the user; the name e is gone after this block
+            self.host.relay.post(lambda error=e: self._end(None, error))
         else:
             self.host.relay.post(lambda: self._end(report, None))
 

@@ -116,3 +116,19 @@ def test_add_folder_while_indexing_says_so(started, qtbot, photo_dir, tmp_path, 
     assert "Indexing is running" in w.statusBar().currentMessage()
     w.index_job.cancel()
     qtbot.waitUntil(lambda: not w.index_job.running, timeout=30000)
+
+
+def test_an_indexing_failure_is_reported(started, qtbot, photo_dir, monkeypatch):
+    from engine.errors import LibraryBusyError
+    from engine.library import Library
+
+    def busy(self, *a, **kw):
+        raise LibraryBusyError("another cirsearch process is indexing this library")
+
+    monkeypatch.setattr(Library, "index", busy)
+    w = started
+    with qtbot.waitSignal(w.index_job.failed, timeout=10000) as sig:
+        w.add_folder(str(photo_dir))
+    assert isinstance(sig.args[0], LibraryBusyError)
+    assert "another cirsearch process" in w.statusBar().currentMessage()
+    assert not w.index_job.running and not w.panel.cancel_button.isVisible()
