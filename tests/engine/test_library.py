@@ -539,3 +539,37 @@ def test_a_file_that_failed_for_a_transient_reason_is_retried(tmp_path, photos, 
         lib.index()
         r = lib.index()  # bytes that cannot be decoded are not tried again while unchanged
         assert r.failed == [] and lib.status().skipped == 1
+
+
+def test_a_folder_of_awkward_files_indexes_what_it_can_and_says_why_not(tmp_path, fake_bundle):
+    import io
+
+    from tests.engine.test_decode import _png_header_only
+
+    root = tmp_path / "awkward"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    good = photo(rng, (80, 60))
+    good.save(root / "plain.jpg")
+    good.convert("CMYK").save(root / "cmyk.jpg")
+    Image.fromarray((np.asarray(good.convert("L"), np.uint16) * 257)).save(root / "grey16.png")
+    frames = [photo(rng) for _ in range(3)]
+    frames[0].save(root / "anim.gif", save_all=True, append_images=frames[1:])
+    frames[0].save(root / "anim.webp", save_all=True, append_images=frames[1:])
+    photo(rng).save(root / "phone.heic", quality=90)
+    buf = io.BytesIO()
+    photo(rng, (400, 300)).save(buf, "JPEG")
+    (root / "truncated.jpg").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 3])
+    (root / "empty.jpg").write_bytes(b"")
+    (root / "letter.jpg").write_text("Dear friend,\n")
+    (root / "bomb.png").write_bytes(_png_header_only(50000, 50000))
+    with Library.open(tmp_path / "lib", bundle=fake_bundle) as lib:
+        r = lib.index([root])
+        reasons = {Path(p).name: why for p, why in lib.status().skipped_files}
+        assert sorted(reasons) == ["bomb.png", "empty.jpg", "letter.jpg", "truncated.jpg"]
+        assert "too many pixels" in reasons["bomb.png"] and "truncated or corrupt" in reasons["truncated.jpg"]
+        assert reasons["empty.jpg"] == "empty file (0 bytes)" and "not an image" in reasons["letter.jpg"]
+        assert r.encoded == 6 and lib.status().indexed == 6
+        heic = lib.photo_at(root / "phone.heic")
+        assert heic is not None and (heic.width, heic.height) == (64, 48)
+        assert lib.search("red", image=root / "phone.heic", k=3).hits  # HEIC works as a reference too
