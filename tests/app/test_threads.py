@@ -51,9 +51,12 @@ def test_no_engine_call_runs_on_the_gui_thread(make_window, qtbot, tmp_path, app
     calls = record_threads(monkeypatch)
     assert threading.current_thread() is threading.main_thread()
     w = make_window(library=tmp_path / "demo-library", demo=True, demo_photos=60)
+    drawn = []
+    w.demo.progress.connect(lambda done, total: drawn.append((done, total)))
     with qtbot.waitSignal(w.search.answered, timeout=60000) as sig:  # drawn, opened, indexed, example shown
         w.start()
     assert sig.args[0].query.text and w.model.rowCount() > 0
+    assert drawn[0] == (0, 60) and drawn[-1] == (60, 60), "the first run shows the drawing's progress"
     qtbot.waitUntil(lambda: w.thumbs.loaded >= min(4, w.model.rowCount()), timeout=10000)
     with qtbot.waitSignal(w.votes.message, timeout=5000):
         w.votes.vote(0, True)

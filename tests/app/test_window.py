@@ -56,6 +56,19 @@ def test_main_window_with_demo_results_renders_to_a_png(demo_window, qtbot, tmp_
     assert w.well.reference and w.query_bar.edit.text(), "the example query is filled in"
 
 
+def test_the_demos_second_run_reuses_its_photos(demo_window, make_window, qtbot, tmp_path):
+    first = demo_window.model.result.query
+    demo_window.close()
+    w = make_window(library=tmp_path / "demo-library", demo=True, demo_photos=60)
+    drawn, reports = [], []
+    w.demo.progress.connect(lambda *a: drawn.append(a))
+    w.index_job.finished.connect(reports.append)
+    with qtbot.waitSignal(w.search.answered, timeout=30000) as sig:
+        w.start()
+    assert drawn == [] and reports[0].encoded == 0, "nothing drawn or encoded again"
+    assert (sig.args[0].query.text, sig.args[0].query.ref_sha256) == (first.text, first.ref_sha256)
+
+
 def test_photo_actions(demo_window, qtbot):
     w = demo_window
     path = w.model.hit(1).path
