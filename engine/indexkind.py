@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .store import TokenStore
 
 SAMPLE_PHOTOS = 20_000
+MIN_IVFPQ_TOKENS = 39 * 256  # FAISS wants ~39 training points per centroid; PQ has 256 per sub-space
 
 
 def choose_params(cfg: "VectorConfig", store: "TokenStore", live: np.ndarray, num_tokens: int, dim: int) -> IndexParams:
@@ -35,10 +36,11 @@ def choose_params(cfg: "VectorConfig", store: "TokenStore", live: np.ndarray, nu
     pick = np.sort(rng.choice(live, size=min(len(live), SAMPLE_PHOTOS), replace=False))
     tokens = store.read(pick)  # (n, Q, E)
     queries = make_queries(tokens, 32, rng)
-    for params in (IndexParams("ivfpq"), IndexParams("sq8")):
+    candidates = [IndexParams("ivfpq")] if tokens.shape[0] * num_tokens >= MIN_IVFPQ_TOKENS else []
+    for params in candidates + [IndexParams("sq8")]:
         if measure_recall(params, tokens, queries, k=50) >= cfg.recall_target:
             return params
-    return IndexParams("fp16")
+    return IndexParams("fp16", measured=True)
 
 
 def make_queries(tokens: np.ndarray, n: int, rng: np.random.Generator, noise: float = 0.5) -> np.ndarray:

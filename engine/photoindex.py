@@ -19,7 +19,7 @@ import numpy as np
 
 from .catalog import Catalog
 from .errors import IndexFileError
-from .indexkind import choose_params
+from .indexkind import MIN_IVFPQ_TOKENS, choose_params
 from .search import Keep, top_photos
 from .store import TokenStore
 from .vectors import IndexParams, TokenIndex, load_index, save_index
@@ -60,10 +60,23 @@ class PhotoIndex:
             except IndexFileError as e:
                 self.rebuild(catalog, reason=str(e) if self.path.exists() else None)
                 return
-            if self.cfg.kind != "auto" and self.index.params.kind != self.cfg.kind:
-                self.rebuild(catalog, reason=f"index kind changed to {self.cfg.kind}")
-                return
             self.sync(catalog)
+            reason = self._kind_outdated()
+            if reason:
+                self.rebuild(catalog, reason=reason)
+
+    def _kind_outdated(self) -> str | None:
+        """Why the index's kind no longer fits the configuration or the library's size."""
+        kind, cfg = self.index.params.kind, self.cfg
+        if cfg.kind != "auto":
+            too_small = cfg.kind == "ivfpq" and kind == "fp16" and self.index.num_vectors < MIN_IVFPQ_TOKENS
+            return None if kind == cfg.kind or too_small else f"index kind changed to {cfg.kind}"
+        exact_bytes = self.index.num_photos * self.num_tokens * self.dim * 2
+        if self.index.params.exact and exact_bytes > cfg.exact_budget_bytes and not self.index.params.measured:
+            return "the library outgrew the memory budget of an exact index"
+        if not self.index.params.exact and exact_bytes <= cfg.exact_budget_bytes:
+            return "the library is small enough for an exact index again"
+        return None
 
     def sync(self, catalog: Catalog) -> tuple[int, int]:
         """Make the index hold exactly the catalog's live photos. Returns (added, removed)."""
@@ -85,6 +98,9 @@ class PhotoIndex:
         live = catalog.live_ids()
         with self._lock:
             params = choose_params(self.cfg, self.store, live, self.num_tokens, self.dim)
+            if params.kind == "ivfpq" and len(live) * self.num_tokens < MIN_IVFPQ_TOKENS:
+                params = IndexParams("fp16")  # too few tokens to train on: exact instead
+                reason = (reason + "; " if reason else "") + "too few photos for ivfpq, exact index used"
             index = TokenIndex(self.dim, self.num_tokens, params)
             if not index.is_trained:
                 index.train(_training_sample(self.store, live, self.dim))

@@ -21,6 +21,7 @@ FAISS payload, and is written atomically; :func:`load_index` raises
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -47,6 +48,7 @@ class IndexParams:
     pq_bytes: int = 0  # ivfpq: bytes per token code; 0 = E / 4
     nprobe: int = 32  # ivfpq: lists visited per query
     search_threads: int = 1  # OpenMP threads per search call (see TokenIndex.search)
+    measured: bool = False  # chosen by "auto" after no compressed kind reached the recall target
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -214,8 +216,7 @@ def save_index(index: TokenIndex, path: str | Path, target_side: str) -> None:
         ids = index.ids
         header = {
             "kind": index.params.kind,
-            "params": {"nlist": index.params.nlist, "pq_bytes": index.params.pq_bytes, "nprobe": index.params.nprobe,
-                       "search_threads": index.params.search_threads},
+            "params": {k: v for k, v in dataclasses.asdict(index.params).items() if k != "kind"},
             "dim": index.dim,
             "num_tokens": index.num_tokens,
             "target_side": target_side,

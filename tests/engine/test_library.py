@@ -573,3 +573,36 @@ def test_a_folder_of_awkward_files_indexes_what_it_can_and_says_why_not(tmp_path
         heic = lib.photo_at(root / "phone.heic")
         assert heic is not None and (heic.width, heic.height) == (64, 48)
         assert lib.search("red", image=root / "phone.heic", k=3).hits  # HEIC works as a reference too
+
+
+def test_the_index_kind_follows_the_library_size_on_open(tmp_path, photos, fake_bundle):
+    from engine.library import LibraryConfig
+    from engine.photoindex import VectorConfig
+
+    with Library.open(tmp_path / "lib", bundle=fake_bundle) as lib:
+        lib.index([photos])
+        assert lib.vectors.kind == "fp16"
+    tiny_budget = LibraryConfig(vectors=VectorConfig(exact_budget_bytes=1000, recall_target=0.0))
+    with Library.open(tmp_path / "lib", cfg=tiny_budget) as lib:
+        assert lib.vectors.kind == "sq8" and "outgrew" in lib.status().index_rebuilt_because  # too few for ivfpq
+        assert len(lib.similar(sorted((photos / "a").iterdir())[0], k=5).hits) == 5
+    with Library.open(tmp_path / "lib") as lib:
+        assert lib.vectors.kind == "fp16" and "small enough" in lib.status().index_rebuilt_because
+    with Library.open(tmp_path / "lib", cfg=LibraryConfig(vectors=VectorConfig(kind="sq8"))) as lib:
+        assert lib.vectors.kind == "sq8" and lib.vectors.index.num_photos == 24
+    with Library.open(tmp_path / "lib", cfg=LibraryConfig(vectors=VectorConfig(kind="ivfpq"))) as lib:
+        assert lib.vectors.kind == "fp16" and "too few photos" in lib.status().index_rebuilt_because
+
+
+def test_an_exact_index_kept_after_measuring_is_not_measured_again(tmp_path, photos, fake_bundle, monkeypatch):
+    from engine.library import LibraryConfig
+    from engine.photoindex import VectorConfig
+
+    with Library.open(tmp_path / "lib", bundle=fake_bundle) as lib:
+        lib.index([photos])
+    strict = LibraryConfig(vectors=VectorConfig(exact_budget_bytes=1000, recall_target=1.01))
+    with Library.open(tmp_path / "lib", cfg=strict) as lib:
+        assert lib.vectors.kind == "fp16" and lib.vectors.index.params.measured
+    monkeypatch.setattr("engine.indexkind.measure_recall", lambda *a, **k: pytest.fail("measured again"))
+    with Library.open(tmp_path / "lib", cfg=strict) as lib:
+        assert lib.vectors.kind == "fp16" and lib.vectors.rebuilt_because is None

@@ -174,7 +174,7 @@ def test_measure_recall_is_one_for_an_exact_kind_and_lower_for_a_coarse_one():
     assert coarse < 1.0
 
 
-def test_auto_choice_follows_the_memory_budget_and_measured_recall(tmp_path):
+def test_auto_choice_follows_the_memory_budget_and_measured_recall(tmp_path, monkeypatch):
     from engine.indexkind import choose_params
     from engine.photoindex import VectorConfig
     from engine.store import TokenStore
@@ -186,9 +186,12 @@ def test_auto_choice_follows_the_memory_budget_and_measured_recall(tmp_path):
     assert choose_params(VectorConfig(), store, ids, Q, E).kind == "fp16"  # fits: exact
     assert choose_params(VectorConfig(kind="sq8"), store, ids, Q, E).kind == "sq8"  # asked for
     small = VectorConfig(exact_budget_bytes=1000, recall_target=0.0)
+    assert choose_params(small, store, ids, Q, E).kind == "sq8"  # 2,400 tokens: too few for ivfpq
+    monkeypatch.setattr("engine.indexkind.MIN_IVFPQ_TOKENS", 1000)
     assert choose_params(small, store, ids, Q, E).kind == "ivfpq"  # the smallest kind that passes
     never = VectorConfig(exact_budget_bytes=1000, recall_target=1.01)
-    assert choose_params(never, store, ids, Q, E).kind == "fp16"  # nothing passes: stay exact
+    fallback = choose_params(never, store, ids, Q, E)
+    assert fallback.kind == "fp16" and fallback.measured  # nothing passes: stay exact, and remember why
     store.close()
 
 
