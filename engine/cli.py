@@ -145,6 +145,9 @@ class _Bar:
     def __call__(self, p: Progress) -> None:
         if self.quiet:
             return
+        if p.phase == "scan":
+            print(f"scanning {p.current}", file=sys.stderr)
+            return
         if self.bar is None:
             from tqdm import tqdm
 
@@ -161,8 +164,6 @@ class _Bar:
 
 def _run_index(lib: Library, dirs: Sequence[Path], quiet: bool) -> IndexReport:
     bar = _Bar(quiet)
-    if not quiet:
-        print("scanning folders...", file=sys.stderr)
     try:
         return lib.index(dirs, progress=bar)
     finally:

@@ -140,9 +140,14 @@ class Indexer:
 
     # -- scan ----------------------------------------------------------------------------
 
-    def scan(self, roots: Sequence[Root], report: IndexReport, control: Control) -> bool:
-        """Scan each root and record the differences; False if cancelled midway."""
-        for root in roots:
+    def scan(self, roots: Sequence[Root], report: IndexReport, control: Control,
+             progress: ProgressFn | None = None) -> bool:
+        """Scan each root and record the differences; False if cancelled midway.
+        ``progress`` gets a "scan" :class:`Progress` as each root is done (total = roots)."""
+        start = time.monotonic()
+        for n, root in enumerate(roots):
+            if progress is not None:
+                progress(Progress("scan", len(roots), n, 0, 0, 0, time.monotonic() - start, root.path))
             listing = walk(root.path, exclude=self.exclude, should_stop=lambda: control.cancelled)
             if control.cancelled:
                 return False

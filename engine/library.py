@@ -186,7 +186,7 @@ class Library:
         ix = Indexer(self.catalog, self.vectors, self.encoders, self.bundle.manifest.image,
                      exclude=[self.folder], cfg=self.cfg.index)
         try:
-            if ix.scan(self.catalog.roots(), report, control):
+            if ix.scan(self.catalog.roots(), report, control, progress):
                 ix.encode_pending(report, control, progress)
             else:
                 report.cancelled = True

@@ -211,7 +211,7 @@ def test_cancel_then_resume_encodes_each_photo_once(tmp_path, photos, fake_bundl
 
     def progress(p):
         seen.append(p)
-        if p.done >= 10:
+        if p.phase == "encode" and p.done >= 10:
             control.cancel()
 
     with Library.open(tmp_path / "lib", bundle=fake_bundle, cfg=cfg) as lib:
@@ -227,6 +227,7 @@ def test_cancel_then_resume_encodes_each_photo_once(tmp_path, photos, fake_bundl
     assert len(shas) == len(set(shas)) == 24  # the batch in flight at the cancel was never encoded
     p = seen[-1]
     assert p.total == 24 and p.rate > 0 and p.eta_s is not None
+    assert seen[0].phase == "scan" and seen[0].current == str(photos) and seen[0].total == 1
 
 
 def test_pause_holds_the_indexer_until_resumed(tmp_path, photos, fake_bundle):
@@ -236,6 +237,8 @@ def test_pause_holds_the_indexer_until_resumed(tmp_path, photos, fake_bundle):
     control, done, paused_at = Control(), [], []
 
     def progress(p):
+        if p.phase == "scan":
+            return
         done.append(p.done)
         if p.done == 5 and not paused_at:
             paused_at.append(p.done)
