@@ -81,14 +81,16 @@ class IndexJob(QObject):
             if throttle.ready(time.monotonic(), final=not p.current):
                 self.host.relay.post(lambda: self._show(p))
 
-        try:
-            with self.host.gate.shared():
-                self.host.relay.post(lambda: self._show(Progress("scan", 0, 0, 0, 0, 0, 0.0)))
+        # The end is posted while the gate is still held: a library opened after this run
+        # (which waits for the gate) is announced after this run's end, never before it.
+        with self.host.gate.shared():
+            self.host.relay.post(lambda: self._show(Progress("scan", 0, 0, 0, 0, 0, 0.0)))
+            try:
                 report = lib.index(paths, progress=progress, control=control)
-        except BaseException as e:  # shown to the user; the name e is gone after this block
-            self.host.relay.post(lambda error=e: self._end(None, error))
-        else:
-            self.host.relay.post(lambda: self._end(report, None))
+            except BaseException as e:  # shown to the user; the name e is gone after this block
+                self.host.relay.post(lambda error=e: self._end(None, error))
+            else:
+                self.host.relay.post(lambda: self._end(report, None))
 
     def _show(self, p: Progress) -> None:
         self.last = p

@@ -70,7 +70,8 @@ class MainWindow(QMainWindow):
         self.open_url = QDesktopServices.openUrl  # tests put a recorder here
         self.result: SearchResult | None = None
         self._closed = False
-        self._demo_photos: Path | None = None  # set while the demo's first index is on its way
+        self._demo_to_index: Path | None = None  # demo photos to index once their library is open
+        self._demo_indexing: Path | None = None  # demo photos being indexed: an example query follows
         self._opening: tuple[Path, Path | None] = (options.library, options.bundle)
         self._build()
         self._menus()
@@ -197,7 +198,8 @@ class MainWindow(QMainWindow):
                              thumbnail_size=self.prefs.tile_px)
 
     def open_library(self, folder: Path, bundle: Path | None, reindex: bool = False) -> None:
-        self._demo_photos = None
+        self.index_job.cancel()  # the library in use closes once its indexing has stopped
+        self._demo_to_index = None
         self._opening = (folder, bundle)
         self.thumbs.reset()
         self.model.set_result(None)
@@ -222,14 +224,14 @@ class MainWindow(QMainWindow):
     def _demo_ready(self, places) -> None:
         self.panel.set_indexing(False)
         self.open_library(places.library, places.bundle, reindex=True)  # a demo library follows the demo model
-        self._demo_photos = places.photos
+        self._demo_to_index = places.photos
 
     def _opened(self, st: LibraryStatus) -> None:
         self._status(st)
         self.query_bar.set_available(mode_reasons(st.has_text_search))
-        demo = self._demo_photos
+        demo, self._demo_to_index = self._demo_to_index, None
         if demo is not None:
-            self.index_job.start([demo])
+            self._demo_indexing = demo if self.index_job.start([demo]) else None
         elif st.roots and (self.options.index_on_open if self.options.index_on_open is not None
                            else self.prefs.index_on_open):
             self.index_job.start()
@@ -256,7 +258,7 @@ class MainWindow(QMainWindow):
     def _indexed(self, report) -> None:
         self.panel.set_indexing(False)
         self.panel.show_report(report)
-        demo, self._demo_photos = self._demo_photos, None
+        demo, self._demo_indexing = self._demo_indexing, None
         if demo is not None and not report.cancelled:
             self.host.tasks.run("read", lambda: example_queries(demo), self._example, self._no_example)
         else:
@@ -328,7 +330,6 @@ class MainWindow(QMainWindow):
     def _choose_library(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open or create a library folder")
         if folder:
-            self.index_job.cancel()
             self.open_library(Path(folder), bundle_for(folder, None))
 
     def _add_folder(self) -> None:

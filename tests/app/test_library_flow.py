@@ -132,3 +132,25 @@ def test_an_indexing_failure_is_reported(started, qtbot, photo_dir, monkeypatch)
     assert isinstance(sig.args[0], LibraryBusyError)
     assert "another cirsearch process" in w.statusBar().currentMessage()
     assert not w.index_job.running and not w.panel.cancel_button.isVisible()
+
+
+def test_opening_the_demo_while_indexing_stops_that_run_first(started, qtbot, tmp_path, slow_encoder, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))  # where platformdirs puts the demo library
+    from engine.appstate.places import demo_places
+    from engine.demo import ensure_demo_photos
+
+    ensure_demo_photos(demo_places().photos, photos=60)  # drawn already: the demo opens at once
+    w = started
+    make_photos(tmp_path / "mine", 96, seed=9)
+    seen = []
+    w.index_job.progress.connect(seen.append)
+    w.add_folder(str(tmp_path / "mine"))
+    qtbot.waitUntil(lambda: any(p.phase == "encode" and p.encoded > 0 for p in seen), timeout=20000)
+    reports = []
+    w.index_job.finished.connect(reports.append)
+    with qtbot.waitSignal(w.search.answered, timeout=90000) as sig:
+        w.start_demo()
+    assert reports[0].cancelled, "the run on the first library was stopped"
+    assert reports[-1].encoded == 60 and not reports[-1].cancelled, "then the demo photos were indexed"
+    assert sig.args[0].query.ref_path.startswith(str(tmp_path / "xdg")) and sig.args[0].query.text
+    assert w.host.status.folder.startswith(str(tmp_path / "xdg"))
