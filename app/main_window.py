@@ -7,6 +7,7 @@ GUI-thread-only.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QSettings, Qt, QUrl
@@ -209,8 +210,7 @@ class MainWindow(QMainWindow):
     def start_demo(self) -> None:
         places = demo_places(self.options.library if self.options.demo else None)
         if self.options.bundle is not None:
-            places = type(places)(places.library, places.photos, self.options.bundle)
-        self._places = places
+            places = dataclasses.replace(places, bundle=self.options.bundle)
         self.view.set_message("Setting up the demo library…")
         self.demo.start(places, self.options.demo_photos)
 
