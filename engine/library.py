@@ -30,7 +30,7 @@ import numpy as np
 from .bundle import Bundle, load_bundle
 from .catalog import Catalog, Photo
 from .db import SCHEMA_VERSION, Database
-from .errors import BundleMismatchError, LibraryBusyError, LibraryError, QueryError
+from .errors import BundleMismatchError, ImageDecodeError, LibraryBusyError, LibraryError, QueryError
 from .feedback import FeedbackStore, QueryInfo, Vote
 from .filelock import ProcessLock
 from .indexer import Control, Indexer, IndexConfig, IndexReport, ProgressFn
@@ -331,6 +331,35 @@ class Library:
         if saved.is_file():
             return np.load(saved).astype(np.float32)
         return self._vision_features(ref)
+
+    def reference_features_by_sha(self, sha256: str, path: str | Path | None = None) -> np.ndarray | None:
+        """(T, Dv) features of a reference known by its content hash (as votes record it):
+        the copy kept with its votes, else computed from ``path`` or from an indexed photo
+        with these bytes; None when neither exists any more."""
+        saved = self._saved_features_path(sha256)
+        if saved.is_file():
+            return np.load(saved).astype(np.float32)
+        candidates = [str(path)] if path else []
+        p = self.catalog.photo_by_sha(sha256)
+        if p is not None:
+            candidates += list(p.paths)
+        for c in candidates:
+            try:
+                ref = load_reference(c, self.cfg.index.decode)
+            except ImageDecodeError:
+                continue
+            if ref.sha256 == sha256:
+                return self._vision_features(ref)
+        return None
+
+    def tokens_by_sha(self, shas: Sequence[str]) -> dict[str, np.ndarray]:
+        """Target tokens (Q, E) as indexed, for those of ``shas`` (content hashes) that are
+        indexed photos of this library; the others are left out."""
+        found = [(s, p.id) for s in dict.fromkeys(shas) if (p := self.catalog.photo_by_sha(s)) is not None]
+        if not found:
+            return {}
+        tokens = self.vectors.tokens(np.asarray([i for _, i in found], np.int64))
+        return {s: tokens[j] for j, (s, _) in enumerate(found)}
 
     def _saved_features_path(self, sha256: str) -> Path:
         return self.folder / "refs" / self.bundle.target_side[:16] / f"{sha256}.npy"

@@ -1,0 +1,110 @@
+"""Personalize a library's model: votes -> pairs -> fine-tuned query side -> child bundle.
+
+The child bundle copies every file of its base bundle except ``query.onnx``, so the
+index stays valid and the switch is instant. Training always starts from the base
+model's query-side weights with all votes so far (a second personalization replaces
+the first instead of stacking on it); the manifest's ``parent`` names the base bundle,
+which a rollback switches back to.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from engine.bundle import Bundle, ModelInfo, load_bundle
+
+from .collect import CollectInfo, collect
+from .pairs import split_held_out
+from .train import PersonalizeConfig, PersonalizeReport, train_query_side
+
+
+class PersonalizeError(Exception):
+    """Personalization cannot run (no usable votes, a model without query-side weights...)."""
+
+
+@dataclass
+class PersonalizeResult:
+    bundle: Path
+    base: Path
+    report: PersonalizeReport
+    info: CollectInfo
+    activated: bool
+
+
+def base_bundle(bundle: Bundle) -> Bundle:
+    """The bundle a personalized one was made from (itself if it is not personalized)."""
+    parent = bundle.manifest.parent
+    if parent and parent.get("path") and Path(parent["path"]).is_dir():
+        base = load_bundle(parent["path"])
+        if base.target_side == bundle.target_side:
+            return base
+    return bundle
+
+
+def personalize_library(
+    folder: str | Path,
+    out: str | Path | None = None,
+    cfg: PersonalizeConfig = PersonalizeConfig(),
+    activate: bool = True,
+    progress: Callable[[int, int, dict], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> PersonalizeResult:
+    from engine.library import Library
+    from trainer.export import ExportOptions, export_bundle
+    from trainer.model.query_side import QuerySide
+
+    lib = Library.open(folder, create=False)
+    try:
+        base = base_bundle(lib.bundle)
+        if not base.can_personalize:
+            raise PersonalizeError(
+                f"the model {base.label} carries no query-side weights (weights/query_side.npz), so it cannot "
+                "learn from votes; re-export it with this version of cirsearch-train")
+        data, pairs, info = collect(lib)
+        if data is None:
+            raise PersonalizeError(
+                f"no usable preference pairs yet ({info.votes} votes, {info.skipped_votes} of them outside "
+                "image+text searches): give a thumbs-up to a good result and a thumbs-down to a bad one")
+        train_idx, held_idx = split_held_out(pairs.pairs, cfg.held_out, cfg.seed)
+        side = QuerySide.load_npz(base.path(base.manifest.query_weights))
+        best, report = train_query_side(side, data, train_idx, held_idx, cfg, progress, should_stop)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        out = Path(out) if out else Path(folder).expanduser().absolute() / "models" / f"{base.manifest.model.name}-personal-{stamp}"
+        m = base.manifest.model
+        info_json = {**report.to_json(), **info.__dict__}
+        child = export_bundle(
+            best,
+            base.path(base.manifest.text.vocab),
+            out,
+            ModelInfo(m.name, f"{m.version}+personal.{stamp}", m.architecture,
+                      f"{m.description} Personalized from {info.votes} votes ({len(pairs.pairs)} pairs).".strip(),
+                      m.demo),
+            ExportOptions(),
+            parent={"name": m.name, "version": m.version, "path": str(base.root.absolute()),
+                    "query_sha256": base.query_sha256, "target_side": base.target_side},
+            extra={"personalization": info_json},
+            reuse_from=base,
+        )
+        if activate:
+            lib.use_bundle(child)
+        return PersonalizeResult(child.root, base.root, report, info, activate)
+    finally:
+        lib.close()
+
+
+def rollback(folder: str | Path) -> Path:
+    """Switch the library back to the base of its personalized model; returns it."""
+    from engine.library import Library
+
+    lib = Library.open(folder, create=False)
+    try:
+        base = base_bundle(lib.bundle)
+        if base.root == lib.bundle.root:
+            raise PersonalizeError(f"the model in use ({lib.bundle.label}) is not a personalized one")
+        lib.use_bundle(base)
+        return base.root
+    finally:
+        lib.close()
