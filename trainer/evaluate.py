@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,20 +140,31 @@ def evaluate_split(
     return metrics, rankings
 
 
-def world_relevance(split: CIRSplit, bank: ImageBank, rankings: list[GroupRanking], k: int = 5) -> dict[str, float]:
-    """Relevance P@k against every image satisfying the query, on the demo world only."""
-    try:
-        from engine.world import relevance
-    except ImportError:
+def world_relevance(split: CIRSplit, bank: ImageBank, rankings: list[GroupRanking]) -> dict[str, float]:
+    """On the demo world (a root with ``world.json`` and ``attributes.json``): relevance
+    P@5 against every image that satisfies the query, and attribute agreement @10
+    (``engine.world.metrics``; both drop the reference). Percentages. Empty elsewhere."""
+    root = Path(split.root)
+    if split.dataset != "fashioniq" or not (root / "world.json").is_file() or not (root / "attributes.json").is_file():
         return {}
-    if not relevance.has_attributes(split.root):
-        return {}
+    from engine.world import Query, mean_attribute_agreement_at_k, mean_precision_at_k
+
+    attributes = _world_attributes(str(root), (root / "attributes.json").stat().st_mtime_ns)
     rows = np.concatenate([r.rows for r in rankings])
     tops = np.concatenate([r.top for r in rankings])
-    names = [[bank.names[int(b)] for b in row[:k]] for row in tops]
-    triplets = [split.triplets[int(i)] for i in rows]
-    p = relevance.precision_at_k(split.root, triplets, names, k)
-    return {f"P@{k}": p}
+    names = [[bank.names[int(b)] for b in row] for row in tops]
+    queries = [Query(split.triplets[int(i)].reference, str(split.triplets[int(i)].target)) for i in rows]
+    return {
+        "P@5": 100.0 * mean_precision_at_k(names, queries, attributes, k=5),
+        "agree@10": 100.0 * mean_attribute_agreement_at_k(names, queries, attributes, k=10),
+    }
+
+
+@functools.lru_cache(maxsize=4)
+def _world_attributes(root: str, mtime_ns: int) -> dict:
+    from engine.world import read_world
+
+    return read_world(root).attributes
 
 
 # --------------------------------------------------------------------------- outputs

@@ -177,3 +177,31 @@ def test_hpfiq_bad_file(tmp_path):
     (tmp_path / "h.json").write_text(json.dumps({"u": {"question_set_1": {"ref_img_paths": []}}}))
     with pytest.raises(DataError, match="needs the lists"):
         load_hpfiq(tmp_path / "h.json", tmp_path)
+
+
+def test_world_relevance_is_reported_on_the_demo_world(tmp_path, model_and_tok):
+    from engine.world import WorldConfig, generate, read_world
+
+    model, tok = model_and_tok
+    cfg = WorldConfig(seed=1, train_images=24, train_triplets=8, eval_images=24, eval_triplets=10, train_renders=2,
+                      eval_renders=3, image_size=64, categories=("dress", "shirt"))
+    root = generate(cfg, tmp_path / "world")
+    split = load_split("fashioniq", root, "val")
+    bank, qs = _prepare(split, model, tok)
+    metrics, rankings = evaluate_split(model, split, bank, qs, EvalOptions())
+    attrs = read_world(root).attributes
+    precisions = []
+    for r in rankings:
+        for j, row in enumerate(r.rows):
+            t = split.triplets[row]
+            names = [bank.names[b] for b in r.top[j] if bank.names[b] != t.reference][:5]
+            hits = sum(attrs[n] == attrs[t.target] for n in names)
+            precisions.append(hits / 5)
+    assert metrics["P@5"] == pytest.approx(100 * np.mean(precisions))
+    assert 0 <= metrics["agree@10"] <= 100 and "R@10" in metrics
+    # a plain FashionIQ root has no world metrics
+    plain = write_fashioniq(tmp_path / "fiq", categories=("dress",), images_per_split=5, triplets_per_split=3,
+                            splits=("val",))
+    psplit = load_split("fashioniq", plain, "val")
+    pbank, pqs = _prepare(psplit, model, tok)
+    assert "P@5" not in evaluate_split(model, psplit, pbank, pqs, EvalOptions())[0]

@@ -173,9 +173,10 @@ def _build_vocab(args, d) -> Path:
 
 
 def _configs(args, model_name: str):
-    base = dict(DEFAULTS[(model_name, args.dataset)])
+    family = "tiny" if model_name == "tiny" else "vitl"  # imported real-size models: QuRe's values
+    base = dict(DEFAULTS[(family, args.dataset)])
     if args.method == "spn":
-        base.update(SPN_DEFAULTS[model_name])
+        base.update(SPN_DEFAULTS[family])
     pick = lambda flag, key: base[key] if flag is None else flag  # noqa: E731
     try:
         return _build_configs(args, base, pick)
