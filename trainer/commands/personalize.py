@@ -22,6 +22,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--held-out", type=float, default=0.25, help="share of votes set aside to measure the effect")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--progress-jsonl", action="store_true",
+                   help="print one JSON object per epoch to stderr (for programs that show progress)")
+
+
+def progress_record(epoch: int, total: int, rec: dict) -> dict:
+    """One epoch as a JSON-safe object: ``{"event": "epoch", "epoch", "epochs", ...}``;
+    a measure that does not exist (no held-out votes: NaN) is null."""
+    out: dict = {"event": "epoch", "epoch": epoch, "epochs": total}
+    for k, v in rec.items():
+        if k != "epoch":
+            out[k] = None if isinstance(v, float) and v != v else v
+    return out
 
 
 def _library_dir(arg: Path | None) -> Path:
@@ -45,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
             return 0
 
         def progress(epoch: int, total: int, rec: dict) -> None:
-            if not args.json:
+            if args.progress_jsonl:
+                print(json.dumps(progress_record(epoch, total, rec)), file=sys.stderr, flush=True)
+            elif not args.json:
                 held = "-" if rec["held_acc"] != rec["held_acc"] else f"{rec['held_acc']:.3f}"
                 print(f"epoch {epoch:>2}/{total}  loss {rec['train_loss']:.4f}  train acc {rec['train_acc']:.3f}  "
                       f"held-out acc {held}", file=sys.stderr)
