@@ -1,0 +1,272 @@
+""""Learn from my votes": whether it can run, what it would learn from, and the flow.
+
+Personalization itself is the trainer's (``cirsearch-train personalize``, PyTorch). The
+app runs it as a separate process, so torch never loads into the window's process and
+cancelling is killing that process. What the app decides about it lives here, Qt-free:
+
+- :func:`learn_facts` (a worker: reads the library's votes and the bundle manifests):
+  can the model in use learn (its base carries query-side weights), is it a
+  personalized child and of which base, is the trainer installed, how many votes and
+  preference pairs there are (:func:`count_pairs`, the trainer's pairing rule).
+- :func:`start_problem`: why "Learn from my votes" is disabled now, or None.
+- :func:`personalize_command`: the trainer's command line; :func:`child_folder` where the
+  new bundle goes; :func:`leftovers` what to delete when it is not kept.
+- :class:`LearnFlow`: idle -> running -> ready (a new model waits for "Use it" or "Keep
+  the current model") -> idle; a cancel or a failure goes back to idle. A model swap
+  ("Use it", "Roll back") is a flag beside the phase: one swap at a time.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections import defaultdict
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from ..bundle import Bundle, load_bundle
+from ..errors import CirsearchError
+from ..feedback import Vote
+from ..text import TextSpec, clean_caption
+
+# What ``cirsearch-train personalize`` imports beyond the engine (torch.onnx needs onnx).
+TRAINER_MODULES = ("torch", "onnx")
+INSTALL_TRAINER = "install the trainer: pip install cirsearch[train]"
+NO_WEIGHTS = "this model carries no query-side weights"
+NO_PAIRS_HINT = "give a thumbs-up to a good result and a thumbs-down to a bad one"
+
+
+def trainer_problem(find_spec: Callable[[str], object] = importlib.util.find_spec) -> str | None:
+    """Why the trainer cannot run in this Python, or None. Nothing is imported."""
+    for name in TRAINER_MODULES:
+        try:
+            if find_spec(name) is None:
+                return INSTALL_TRAINER
+        except (ImportError, ValueError):
+            return INSTALL_TRAINER
+    return None
+
+
+# -- votes and pairs ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VoteCount:
+    votes: int  # live votes
+    up: int
+    down: int
+    other_modes: int  # text-only and "similar" votes: they do not train the query graph
+    queries: int  # image+text questions with at least one pair
+    pairs: int  # preference pairs (photos or references gone since are still counted)
+
+
+def count_pairs(votes: Iterable[Vote], spec: TextSpec = TextSpec()) -> VoteCount:
+    """Count votes and the preference pairs the trainer builds from them.
+
+    The rule (``trainer.personalize.pairs``): per image+text question (reference content
+    and cleaned words), a photo's latest vote counts; each liked photo pairs with every
+    disliked one and with every unvoted photo shown above it; pairs are distinct.
+    """
+    live = [v for v in votes if v.undone_at is None]
+    latest: dict[tuple[str, str], dict[str, Vote]] = defaultdict(dict)
+    other = 0
+    for v in sorted(live, key=lambda v: v.at):
+        q = v.query
+        if q.mode != "composed" or not q.ref_sha256 or q.text is None:
+            other += 1
+            continue
+        latest[(q.ref_sha256, clean_caption(q.text, spec))][v.photo_sha256] = v
+    pairs, queries = 0, 0
+    for by_photo in latest.values():
+        found: set[tuple[str, str]] = set()
+        liked = [p for p, v in by_photo.items() if v.up]
+        disliked = [p for p, v in by_photo.items() if not v.up]
+        for b in liked:
+            found.update((b, w) for w in disliked if w != b)
+            found.update((b, w) for w in by_photo[b].shown_above if w not in by_photo and w != b)
+        pairs += len(found)
+        queries += bool(found)
+    up = sum(v.up for v in live)
+    return VoteCount(len(live), up, len(live) - up, other, queries, pairs)
+
+
+# -- what the model in use allows --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LearnFacts:
+    model: str  # the label of the model in use
+    model_name: str  # its name (a new child is called <name>-personal-<time>)
+    can_personalize: bool  # the base model carries query-side weights
+    personalized: bool  # the model in use is a child (its manifest names a parent)
+    base_label: str | None  # the base model, when it can be found (for "Roll back to ...")
+    base_path: str | None
+    trainer: str | None  # why the trainer cannot run, or None
+    count: VoteCount
+
+    @property
+    def can_roll_back(self) -> bool:
+        return self.personalized and self.base_path is not None
+
+
+def find_base(bundle: Bundle) -> Bundle | None:
+    """The base a personalized bundle was made from (manifest only, not verified), or None.
+
+    As ``trainer.personalize.run.base_bundle``: the parent's folder must still exist and
+    see photos as the child does (same target side).
+    """
+    parent = bundle.manifest.parent
+    path = parent.get("path") if isinstance(parent, dict) else None
+    if not path or not Path(path).is_dir():
+        return None
+    try:
+        base = load_bundle(path, verify=False)
+    except CirsearchError:
+        return None
+    return base if base.target_side == bundle.target_side else None
+
+
+def learn_facts(lib, trainer: str | None) -> LearnFacts:
+    """What "Learn from my votes" needs to know about ``lib`` (an open Library). A worker."""
+    b = lib.bundle
+    base = find_base(b)
+    source = base if base is not None else b
+    return LearnFacts(
+        model=b.label,
+        model_name=source.manifest.model.name,
+        can_personalize=source.can_personalize,
+        personalized=b.manifest.parent is not None,
+        base_label=base.label if base is not None else None,
+        base_path=str(base.root) if base is not None else None,
+        trainer=trainer,
+        count=count_pairs(lib.votes(), b.manifest.text),
+    )
+
+
+def start_problem(facts: LearnFacts | None, indexing: bool, running: bool, swapping: bool) -> str | None:
+    """Why "Learn from my votes" cannot start now (shown on the disabled button), or None.
+
+    No pairs yet is not a reason: the trainer is asked and its message is shown (it
+    knows which votes are usable).
+    """
+    if facts is None:
+        return "no library is open"
+    if not facts.can_personalize:
+        return NO_WEIGHTS
+    if facts.trainer is not None:
+        return facts.trainer
+    if running:
+        return "learning is running"
+    if swapping:
+        return "the model is being switched"
+    if indexing:
+        return "indexing is running: learn when it is done"
+    return None
+
+
+def counts_line(c: VoteCount) -> str:
+    """ "24 votes · 41 pairs to learn from" (shown beside the button)."""
+    words = f"{c.votes} vote{'s' if c.votes != 1 else ''} · {c.pairs} pair{'s' if c.pairs != 1 else ''} to learn from"
+    if c.votes and not c.pairs:
+        words += f" ({NO_PAIRS_HINT})"
+    return words
+
+
+def model_words(label: str, demo: bool, personalized: bool) -> str:
+    """The status bar's model label (rich text)."""
+    text = "<b>Demo model — trained on generated images</b>" if demo else f"Model: {label}"
+    return text + (" · <b>personalized</b> from your votes" if personalized else "")
+
+
+# -- the trainer's command line ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LearnOptions:
+    epochs: int = 30  # at most (early stopping on the held-out votes)
+    lr: float | None = None  # None: the trainer's default for the model size
+    held_out: float = 0.25
+    seed: int = 0
+
+
+def child_folder(library: str | Path, model_name: str, stamp: str) -> Path:
+    """Where the new bundle is written: ``LIBRARY/models/<name>-personal-<stamp>``."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in model_name) or "model"
+    return Path(library) / "models" / f"{safe}-personal-{stamp}"
+
+
+def personalize_command(python: str, library: str | Path, out: str | Path,
+                        options: LearnOptions = LearnOptions()) -> list[str]:
+    """argv for the trainer: writes ``out``, leaves the library's model as it is, reports as JSON."""
+    argv = [python, "-m", "trainer.cli", "personalize", "--library", str(library), "--out", str(out),
+            "--no-activate", "--json", "--progress-jsonl", "--epochs", str(options.epochs),
+            "--held-out", str(options.held_out), "--seed", str(options.seed)]
+    if options.lr is not None:
+        argv += ["--lr", repr(options.lr)]
+    return argv
+
+
+def leftovers(out: Path, names: Sequence[str]) -> list[Path]:
+    """What a run that is not kept leaves in ``out``'s folder (``names``: its entries):
+    ``out`` itself and the exporter's temporary folders (``<out name>.<random>``)."""
+    return [out.parent / n for n in sorted(names) if n == out.name or n.startswith(out.name + ".")]
+
+
+# -- the flow ----------------------------------------------------------------------------
+
+
+class Phase(str, Enum):
+    IDLE = "idle"
+    RUNNING = "running"
+    CANCELLING = "cancelling"  # killed; waiting for the process to end
+    READY = "ready"  # a new model waits for "Use it" or "Keep the current model"
+
+
+# (phase, event) -> next phase. Events: start, cancel, succeeded, failed (the process
+# ended), used (the swap to the new model is done), kept.
+TRANSITIONS: dict[tuple[Phase, str], Phase] = {
+    (Phase.IDLE, "start"): Phase.RUNNING,
+    (Phase.RUNNING, "cancel"): Phase.CANCELLING,
+    (Phase.RUNNING, "succeeded"): Phase.READY,
+    (Phase.RUNNING, "failed"): Phase.IDLE,
+    (Phase.CANCELLING, "succeeded"): Phase.IDLE,  # too late to stop: the new model is dropped
+    (Phase.CANCELLING, "failed"): Phase.IDLE,
+    (Phase.READY, "used"): Phase.IDLE,
+    (Phase.READY, "kept"): Phase.IDLE,
+}
+EVENTS = ("start", "cancel", "succeeded", "failed", "used", "kept")
+
+
+def step(phase: Phase, event: str) -> Phase | None:
+    """The next phase, or None when ``event`` means nothing in ``phase``."""
+    if event not in EVENTS:
+        raise ValueError(f"unknown event {event!r}")
+    return TRANSITIONS.get((phase, event))
+
+
+class LearnFlow:
+    """The phase of a learn run plus the one swap in flight. Not thread-safe (GUI thread)."""
+
+    def __init__(self) -> None:
+        self.phase = Phase.IDLE
+        self.swapping = False
+        self.out: Path | None = None  # the run's bundle folder
+
+    def fire(self, event: str) -> bool:
+        nxt = step(self.phase, event)
+        if nxt is None:
+            return False
+        self.phase = nxt
+        return True
+
+    def begin_swap(self) -> bool:
+        """A model switch ("Use it" or "Roll back") may start; one at a time. A rollback
+        may run while learning does: the run trains from the base model either way."""
+        if self.swapping:
+            return False
+        self.swapping = True
+        return True
+
+    def end_swap(self) -> None:
+        self.swapping = False
