@@ -15,6 +15,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QGuiApplicatio
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPushButton, QSplitter,
                                QVBoxLayout, QWidget)
 
+from engine.appstate.learn import model_words
 from engine.appstate.places import bundle_for, demo_places
 from engine.appstate.query import Mode, mode_reasons
 from engine.appstate.settings import AppSettings, from_mapping
@@ -25,6 +26,8 @@ from engine.runtime import RuntimeConfig
 
 from .host import LibraryHost, describe_error
 from .indexing import IndexJob
+from .learn_panel import LearnBar, LearnDialog, LearnUI
+from .learning import LearnController
 from .library_panel import LibraryPanel
 from .models import ModelImport
 from .options import Options
@@ -68,6 +71,7 @@ class MainWindow(QMainWindow):
         self.search = SearchController(self.host, self.prefs.debounce_ms, self.prefs.results, self)
         self.demo = DemoSetup(self.host.tasks, self)
         self.models = ModelImport(self, self.host, self.index_job)
+        self.learn = LearnController(self.host, self.index_job, self)
         self.open_url = QDesktopServices.openUrl  # tests put a recorder here
         self.result: SearchResult | None = None
         self._closed = False
@@ -99,7 +103,10 @@ class MainWindow(QMainWindow):
         self.view.setModel(self.model)
         head = QHBoxLayout()
         head.addWidget(self.header, 1)
+        self.learn_bar = LearnBar()
+        head.addWidget(self.learn_bar)
         head.addWidget(self.undo_button)
+        self.learn_dialog = LearnDialog(self)
         right = QWidget()
         box = QVBoxLayout(right)
         box.addWidget(self.query_bar)
@@ -132,6 +139,9 @@ class MainWindow(QMainWindow):
         self._action(lib, "Rescan folders", lambda: self.index_job.start())
         model = self.menuBar().addMenu("&Model")
         self._action(model, "Import model…", self.models.choose)
+        model.addSeparator()
+        self.learn_ui = LearnUI(self.learn, self.learn_bar, self.learn_dialog, model.addAction("Learn from my votes…"),
+                                model.addAction("Roll back"), lambda: self.search.submit(), self)
 
     def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
         a = menu.addAction(text)
@@ -158,6 +168,9 @@ class MainWindow(QMainWindow):
         s.busy_changed.connect(self.query_bar.set_busy)
         self.thumbs.ready.connect(self.model.thumbnail_ready)
         self.votes.message.connect(self.say)
+        self.votes.message.connect(lambda _: self.learn.refresh())  # a vote changes what there is to learn from
+        self.learn.message.connect(self.say)
+        self.learn.facts_changed.connect(lambda _: self._show_model())
         self.votes.undo_available.connect(self.undo_button.setEnabled)
         self.undo_button.clicked.connect(self.votes.undo)
         v = self.view
@@ -200,6 +213,7 @@ class MainWindow(QMainWindow):
 
     def open_library(self, folder: Path, bundle: Path | None, reindex: bool = False) -> None:
         self.index_job.cancel()  # the library in use closes once its indexing has stopped
+        self.learn.drop()
         self._demo_to_index = None
         self._opening = (folder, bundle)
         self.thumbs.reset()
@@ -278,12 +292,17 @@ class MainWindow(QMainWindow):
 
     def _status(self, st: LibraryStatus) -> None:
         self.panel.show_status(st)
-        if st.demo_model:
-            self.model_label.setText("<b>Demo model — trained on generated images</b>")
-        else:
-            self.model_label.setText(f"Model: {st.bundle}")
+        self._show_model()
         self.model_label.setToolTip(st.bundle_path)
         self.device_label.setText("Running on GPU (CUDA)" if st.device == "cuda" else "Running on CPU")
+        self.learn.refresh()
+
+    def _show_model(self) -> None:
+        st, facts = self.host.status, self.learn.facts
+        if st is not None:
+            personalized = facts is not None and facts.personalized and facts.model == st.bundle
+            label = facts.base_label if personalized and facts.base_label else st.bundle
+            self.model_label.setText(model_words(label, st.demo_model, personalized))
 
     def _answered(self, result: SearchResult, stored: list, note: str) -> None:
         self.result = result
@@ -393,6 +412,7 @@ class MainWindow(QMainWindow):
             self.hide()
             self.index_job.cancel()
             self.index_job.wait(30)
+            self.learn.shutdown()
             self.thumbs.close()
             self.host.shutdown()
         super().closeEvent(e)

@@ -144,7 +144,7 @@ def learn_facts(lib, trainer: str | None) -> LearnFacts:
     )
 
 
-def start_problem(facts: LearnFacts | None, indexing: bool, running: bool, swapping: bool) -> str | None:
+def start_problem(facts: LearnFacts | None, indexing: bool, phase: "Phase", swapping: bool) -> str | None:
     """Why "Learn from my votes" cannot start now (shown on the disabled button), or None.
 
     No pairs yet is not a reason: the trainer is asked and its message is shown (it
@@ -156,8 +156,10 @@ def start_problem(facts: LearnFacts | None, indexing: bool, running: bool, swapp
         return NO_WEIGHTS
     if facts.trainer is not None:
         return facts.trainer
-    if running:
+    if phase in (Phase.RUNNING, Phase.CANCELLING):
         return "learning is running"
+    if phase is Phase.READY:
+        return "a new model is waiting: use it or keep the current one"
     if swapping:
         return "the model is being switched"
     if indexing:
@@ -166,15 +168,24 @@ def start_problem(facts: LearnFacts | None, indexing: bool, running: bool, swapp
 
 
 def counts_line(c: VoteCount) -> str:
-    """ "24 votes · 41 pairs to learn from" (shown beside the button)."""
-    words = f"{c.votes} vote{'s' if c.votes != 1 else ''} · {c.pairs} pair{'s' if c.pairs != 1 else ''} to learn from"
-    if c.votes and not c.pairs:
-        words += f" ({NO_PAIRS_HINT})"
-    return words
+    """ "24 votes · 41 pairs" (beside the button)."""
+    return f"{c.votes} vote{'s' if c.votes != 1 else ''} · {c.pairs} pair{'s' if c.pairs != 1 else ''}"
+
+
+def counts_tip(c: VoteCount) -> str:
+    """What the counts mean, and what to do when there is nothing to learn from yet."""
+    tip = (f"{c.up} thumbs-up, {c.down} thumbs-down. A pair is a liked photo against a disliked one, or against "
+           "an unvoted photo shown above it, for the same photo and words.")
+    if c.other_modes:
+        tip += f" {c.other_modes} vote{'s' if c.other_modes != 1 else ''} from text-only or similar searches do not count."
+    if not c.pairs:
+        tip += f" No pairs yet: {NO_PAIRS_HINT}."
+    return tip
 
 
 def model_words(label: str, demo: bool, personalized: bool) -> str:
-    """The status bar's model label (rich text)."""
+    """The status bar's model label (rich text). For a personalized model, ``label`` is
+    best its base's (a child's own version carries a time stamp)."""
     text = "<b>Demo model — trained on generated images</b>" if demo else f"Model: {label}"
     return text + (" · <b>personalized</b> from your votes" if personalized else "")
 

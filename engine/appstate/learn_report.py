@@ -79,6 +79,7 @@ class Outcome:
     bundle: str  # the new model's folder
     base: str  # the model it was made from
     votes: int
+    pairs: int  # all pairs the votes make, before dropping any
     dropped_pairs: int  # pairs whose photo or reference is gone
     queries: int
     pairs_train: int
@@ -102,7 +103,7 @@ def parse_outcome(stdout: str) -> Outcome:
             d = json.loads(line)
             epochs = max([int(d["epochs_run"])] + [int(c["epoch"]) for c in d["curve"]])
             return Outcome(
-                str(d["bundle"]), str(d["base"]), int(d["votes"]), int(d["dropped_pairs"]), int(d["queries"]),
+                str(d["bundle"]), str(d["base"]), int(d["votes"]), int(d["pairs"]), int(d["dropped_pairs"]), int(d["queries"]),
                 int(d["pairs_train"]), int(d["pairs_held_out"]), _num(d.get("before")), _num(d.get("after")),
                 float(d["train_before"]), float(d["train_after"]), int(d["best_epoch"]), int(d["epochs_run"]),
                 float(d["seconds"]), tuple(_epoch(c, epochs) for c in d["curve"]))
@@ -136,6 +137,12 @@ def progress_words(e: Epoch | None, best: float | None) -> str:
     held = (f"held-out accuracy {percent(e.held_acc)}" + (f" (best so far {percent(best)})" if best is not None else "")
             if e.held_acc is not None else f"accuracy on the training pairs {percent(e.train_acc)}")
     return f"Epoch {e.epoch} of at most {e.epochs} · {held}"
+
+
+def progress_x_max(epoch: int, epochs: int, least: int = 5) -> int:
+    """The plot's last epoch while a run goes on: room ahead of the newest point, up to
+    the most the run may take (early stopping usually ends it well before)."""
+    return max(1, min(epochs, max(epoch + 1, least)))
 
 
 def best_held(epochs: Sequence[Epoch]) -> float | None:

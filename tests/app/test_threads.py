@@ -3,6 +3,8 @@
 The whole first run of the demo (draw photos, open, index, example query), thumbnails,
 votes and undo, "use as reference", a pasted image, a model import and removing a
 folder all happen; then every recorded call must have run off the GUI thread.
+``tests/app/test_learn_flow.py`` records the same way while a model learned from votes
+is put to use and rolled back, a run is cancelled and one is kept.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from PySide6.QtGui import QGuiApplication, QImage
 
 import app.demo_setup
 import app.host
+import app.learning
 import app.main_window
 import app.models
 import app.reference
@@ -25,7 +28,8 @@ LIBRARY_METHODS = ["search", "similar", "vote", "undo_vote", "votes", "thumbnail
                    "remove_root", "use_bundle", "close", "photo", "reference_features"]
 FUNCTIONS = [(app.demo_setup, "ensure_demo_photos"), (app.demo_setup, "count_photos"),
              (app.main_window, "example_queries"), (app.models, "load_bundle"), (app.host, "load_bundle"),
-             (app.reference, "preview_png"), (app.reference, "png_bytes"), (app.search, "run")]
+             (app.reference, "preview_png"), (app.reference, "png_bytes"), (app.search, "run"),
+             (app.learning, "learn_facts"), (app.learning, "load_bundle"), (app.learning, "remove_run")]
 
 
 def record_threads(monkeypatch) -> list[tuple[str, bool]]:
@@ -77,7 +81,7 @@ def test_no_engine_call_runs_on_the_gui_thread(make_window, qtbot, tmp_path, app
     names = {n for n, _ in calls}
     want = {"open", "index", "search", "votes", "vote", "undo_vote", "thumbnail", "status", "use_bundle",
             "remove_root", "close", "ensure_demo_photos", "example_queries", "load_bundle", "preview_png",
-            "png_bytes", "run"}
+            "png_bytes", "run", "learn_facts"}
     assert want <= names, f"not exercised: {want - names}"
     on_gui = sorted({n for n, main in calls if main})
     assert on_gui == [], f"engine calls on the GUI thread: {on_gui}"

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from engine.appstate.learn import (EVENTS, INSTALL_TRAINER, NO_WEIGHTS, TRANSITIONS, LearnFacts, LearnFlow,
-                                   LearnOptions, Phase, VoteCount, child_folder, count_pairs, counts_line,
+                                   LearnOptions, Phase, VoteCount, child_folder, count_pairs, counts_line, counts_tip,
                                    find_base, learn_facts, leftovers, model_words, personalize_command, start_problem,
                                    step, trainer_problem)
 from engine.bundle import file_entries, load_bundle, write_manifest
@@ -156,7 +156,7 @@ def test_facts_of_a_personalized_model(family):
 
 def test_facts_of_a_model_without_query_side_weights(family):
     f = learn_facts(lib_of(family.other), None)
-    assert not f.can_personalize and start_problem(f, False, False, False) == NO_WEIGHTS
+    assert not f.can_personalize and start_problem(f, False, Phase.IDLE, False) == NO_WEIGHTS
 
 
 @pytest.mark.parametrize("parent", [
@@ -178,30 +178,45 @@ def facts(**kw) -> LearnFacts:
     return dataclasses.replace(base, **kw)
 
 
-@pytest.mark.parametrize("f, indexing, running, swapping, problem", [
-    (facts(), False, False, False, None),
-    (facts(count=VoteCount(0, 0, 0, 0, 0, 0)), False, False, False, None),  # the trainer says why
-    (None, False, False, False, "no library is open"),
-    (facts(can_personalize=False), False, False, False, NO_WEIGHTS),
-    (facts(can_personalize=False, trainer=INSTALL_TRAINER), False, False, False, NO_WEIGHTS),
-    (facts(trainer=INSTALL_TRAINER), False, False, False, INSTALL_TRAINER),
-    (facts(), True, False, False, "indexing is running: learn when it is done"),
-    (facts(), False, True, False, "learning is running"),
-    (facts(), False, False, True, "the model is being switched"),
+IDLE, RUNNING = Phase.IDLE, Phase.RUNNING
+
+
+@pytest.mark.parametrize("f, indexing, phase, swapping, problem", [
+    (facts(), False, IDLE, False, None),
+    (facts(count=VoteCount(0, 0, 0, 0, 0, 0)), False, IDLE, False, None),  # the trainer says why
+    (None, False, IDLE, False, "no library is open"),
+    (facts(can_personalize=False), False, IDLE, False, NO_WEIGHTS),
+    (facts(can_personalize=False, trainer=INSTALL_TRAINER), False, IDLE, False, NO_WEIGHTS),
+    (facts(trainer=INSTALL_TRAINER), False, IDLE, False, INSTALL_TRAINER),
+    (facts(), True, IDLE, False, "indexing is running: learn when it is done"),
+    (facts(), False, RUNNING, False, "learning is running"),
+    (facts(), False, Phase.CANCELLING, False, "learning is running"),
+    (facts(), False, Phase.READY, False, "a new model is waiting: use it or keep the current one"),
+    (facts(), False, IDLE, True, "the model is being switched"),
 ])
-def test_start_problem(f, indexing, running, swapping, problem):
-    assert start_problem(f, indexing, running, swapping) == problem
+def test_start_problem(f, indexing, phase, swapping, problem):
+    assert start_problem(f, indexing, phase, swapping) == problem
 
 
 @pytest.mark.parametrize("c, words", [
-    (VoteCount(0, 0, 0, 0, 0, 0), "0 votes · 0 pairs to learn from"),
-    (VoteCount(1, 1, 0, 0, 0, 0), "1 vote · 0 pairs to learn from (give a thumbs-up to a good result and a "
-                                  "thumbs-down to a bad one)"),
-    (VoteCount(24, 10, 14, 0, 3, 41), "24 votes · 41 pairs to learn from"),
-    (VoteCount(2, 1, 1, 0, 1, 1), "2 votes · 1 pair to learn from"),
+    (VoteCount(0, 0, 0, 0, 0, 0), "0 votes · 0 pairs"),
+    (VoteCount(1, 1, 0, 0, 0, 0), "1 vote · 0 pairs"),
+    (VoteCount(24, 10, 14, 0, 3, 41), "24 votes · 41 pairs"),
+    (VoteCount(2, 1, 1, 0, 1, 1), "2 votes · 1 pair"),
 ])
 def test_counts_line(c, words):
     assert counts_line(c) == words
+
+
+@pytest.mark.parametrize("c, has, has_not", [
+    (VoteCount(0, 0, 0, 0, 0, 0), ["0 thumbs-up, 0 thumbs-down", "No pairs yet: give a thumbs-up"], ["do not count"]),
+    (VoteCount(24, 10, 14, 0, 3, 41), ["10 thumbs-up, 14 thumbs-down"], ["No pairs yet", "do not count"]),
+    (VoteCount(5, 3, 2, 1, 1, 2), ["1 vote from text-only or similar searches do not count"], ["No pairs yet"]),
+    (VoteCount(5, 3, 2, 4, 0, 0), ["4 votes from", "No pairs yet"], []),
+])
+def test_counts_tip(c, has, has_not):
+    tip = counts_tip(c)
+    assert all(h in tip for h in has) and not any(h in tip for h in has_not)
 
 
 @pytest.mark.parametrize("label, demo, personal, words", [

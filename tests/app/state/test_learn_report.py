@@ -8,7 +8,7 @@ import json
 import pytest
 
 from engine.appstate.learn_report import (Epoch, LineBuffer, Outcome, accuracy_range, best_held, curve_values,
-                                          failure_message, parse_epoch, parse_outcome, plot_points, progress_words,
+                                          failure_message, parse_epoch, parse_outcome, plot_points, progress_words, progress_x_max,
                                           result_words)
 
 
@@ -65,8 +65,8 @@ def outcome(**kw) -> Outcome:
 
 def test_parse_outcome():
     o = parse_outcome("some line\n" + json.dumps(REPORT) + "\n")
-    assert (o.bundle, o.pairs_train, o.pairs_held_out, o.before, o.after, o.best_epoch) == (
-        "/lib/models/m-personal-1", 28, 10, 0.5, 0.8, 2)
+    assert (o.bundle, o.pairs, o.pairs_train, o.pairs_held_out, o.before, o.after, o.best_epoch) == (
+        "/lib/models/m-personal-1", 40, 28, 10, 0.5, 0.8, 2)
     assert o.curve == (Epoch(1, 3, 0.6, 0.6, 0.7, 0.65), Epoch(2, 3, 0.5, 0.8, 0.8, 0.6), Epoch(3, 3, 0.4, 0.9, 0.8, 0.62))
 
 
@@ -162,3 +162,10 @@ def test_plot_points():
     pts = plot_points([(0, 0.5), (1, 1.0), (2, 0.0)], 4, (0.0, 1.0), (10, 20, 200, 100))
     assert pts == [(10.0, 70.0), (60.0, 20.0), (110.0, 120.0)]
     assert plot_points([(0, 0.6)], 0, (0.5, 0.7), (0, 0, 100, 50)) == [(0.0, 25.0)]  # no epochs yet: no divide by 0
+
+
+@pytest.mark.parametrize("epoch, epochs, x_max", [
+    (1, 30, 5), (4, 30, 5), (5, 30, 6), (12, 30, 13), (30, 30, 30), (1, 3, 3), (3, 3, 3), (1, 1, 1), (0, 0, 1),
+])
+def test_progress_x_max(epoch, epochs, x_max):
+    assert progress_x_max(epoch, epochs) == x_max
