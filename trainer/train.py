@@ -66,7 +66,9 @@ def load_data(
     size = model.cfg.image.size
     in_memory = data.images == "memory" or (data.images == "auto" and len(names) * 3 * size * size * 4 < MEMORY_LIMIT)
     bank = make_pixel_bank(split.paths, names, model.cfg.image, in_memory)
-    if _vision_frozen(model) and (data.feature_cache or in_memory):
+    vc = model.cfg.vision
+    tokens_fit = len(names) * vc.num_tokens * vc.width * 4 < MEMORY_LIMIT
+    if _vision_frozen(model) and (data.feature_cache or (in_memory and tokens_fit)):
         if data.feature_cache and not d.main:
             d.barrier()  # rank 0 writes the cache file first
         bank = cache_vit_tokens(model, bank, device, cache_dir=data.feature_cache, num_workers=num_workers)
@@ -125,7 +127,8 @@ class Trainer:
         self.train_data = load_data(data, data.train_split, model, self.tokenizer, device, d, cfg.num_workers)
         self.val_data = None
         if data.val_split and d.main:
-            self.val_data = load_data(data, data.val_split, model, self.tokenizer, device, d, cfg.num_workers)
+            solo = distributed.Dist()  # only rank 0 validates: no barriers while loading
+            self.val_data = load_data(data, data.val_split, model, self.tokenizer, device, solo, cfg.num_workers)
         self.log(
             f"data: {len(self.train_data.queries)} training queries, {len(self.train_data.bank)} images "
             f"({self.train_data.bank.kind}) in {time.perf_counter() - t0:.1f}s"
