@@ -9,6 +9,9 @@
 - :mod:`.settings`: the app's preferences as a frozen value, read from any mapping.
 - :mod:`.places`: where the demo library and its photos live; which model a library opens with.
 - :mod:`.preview`: small upright previews of a reference photo.
+- :mod:`.learn`: "Learn from my votes": can it run, vote and pair counts, the trainer's
+  command line, the flow (running, a new model waiting, a swap).
+- :mod:`.learn_report`: the trainer's progress lines and report, in words; the plot's geometry.
 
 The app (``app/``) owns threads and widgets and calls only these and ``engine.library``.
 """
