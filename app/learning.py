@@ -80,7 +80,7 @@ class LearnController(QObject):
         def work(lib: Library) -> LearnFacts:
             return learn_facts(lib, trainer_problem(find_spec))
 
-        if self.host.call("read", work, lambda f: self._got_facts(rid, f), lambda e: None) is None:
+        if self.host.call("read", work, lambda f: self._got_facts(rid, f)) is None:  # errors: the status bar
             self._got_facts(rid, None)
 
     def _got_facts(self, rid: int, facts: LearnFacts | None) -> None:

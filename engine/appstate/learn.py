@@ -177,7 +177,8 @@ def counts_tip(c: VoteCount) -> str:
     tip = (f"{c.up} thumbs-up, {c.down} thumbs-down. A pair is a liked photo against a disliked one, or against "
            "an unvoted photo shown above it, for the same photo and words.")
     if c.other_modes:
-        tip += f" {c.other_modes} vote{'s' if c.other_modes != 1 else ''} from text-only or similar searches do not count."
+        n = c.other_modes
+        tip += f" {n} vote{'s' if n != 1 else ''} from text-only or similar searches do not count."
     if not c.pairs:
         tip += f" No pairs yet: {NO_PAIRS_HINT}."
     return tip

@@ -103,7 +103,8 @@ def parse_outcome(stdout: str) -> Outcome:
             d = json.loads(line)
             epochs = max([int(d["epochs_run"])] + [int(c["epoch"]) for c in d["curve"]])
             return Outcome(
-                str(d["bundle"]), str(d["base"]), int(d["votes"]), int(d["pairs"]), int(d["dropped_pairs"]), int(d["queries"]),
+                str(d["bundle"]), str(d["base"]), int(d["votes"]), int(d["pairs"]), int(d["dropped_pairs"]),
+                int(d["queries"]),
                 int(d["pairs_train"]), int(d["pairs_held_out"]), _num(d.get("before")), _num(d.get("after")),
                 float(d["train_before"]), float(d["train_after"]), int(d["best_epoch"]), int(d["epochs_run"]),
                 float(d["seconds"]), tuple(_epoch(c, epochs) for c in d["curve"]))

@@ -99,7 +99,8 @@ def test_learn_use_it_and_roll_back(make_window, qtbot, voted, tiny_bundle, monk
     assert o.pairs == w.learn.facts.count.pairs, "the app's count is the trainer's"
     d = w.learn_dialog
     assert percent(o.before) in d.numbers.text() and percent(o.after) in d.numbers.text()
-    assert f"Trained on {o.pairs_train} pairs" in d.counts.text() and f"{o.pairs_held_out} pairs set aside" in d.counts.text()
+    assert f"Trained on {o.pairs_train} pairs" in d.counts.text()
+    assert f"{o.pairs_held_out} pairs set aside" in d.counts.text()
     assert len(d.plot.values) == o.epochs_run + 1 and d.plot.values[0] == (0, o.before)
     assert d.use_button.isVisible() and d.keep_button.isVisible() and not d.cancel_button.isVisible()
     assert w.host.status.bundle_path == st0.bundle_path, "nothing switches before 'Use it'"

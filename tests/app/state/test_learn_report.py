@@ -8,8 +8,8 @@ import json
 import pytest
 
 from engine.appstate.learn_report import (Epoch, LineBuffer, Outcome, accuracy_range, best_held, curve_values,
-                                          failure_message, parse_epoch, parse_outcome, plot_points, progress_words, progress_x_max,
-                                          result_words)
+                                          failure_message, parse_epoch, parse_outcome, plot_points, progress_words,
+                                          progress_x_max, result_words)
 
 
 def epoch_line(**kw) -> str:
@@ -67,7 +67,8 @@ def test_parse_outcome():
     o = parse_outcome("some line\n" + json.dumps(REPORT) + "\n")
     assert (o.bundle, o.pairs, o.pairs_train, o.pairs_held_out, o.before, o.after, o.best_epoch) == (
         "/lib/models/m-personal-1", 40, 28, 10, 0.5, 0.8, 2)
-    assert o.curve == (Epoch(1, 3, 0.6, 0.6, 0.7, 0.65), Epoch(2, 3, 0.5, 0.8, 0.8, 0.6), Epoch(3, 3, 0.4, 0.9, 0.8, 0.62))
+    assert o.curve == (Epoch(1, 3, 0.6, 0.6, 0.7, 0.65), Epoch(2, 3, 0.5, 0.8, 0.8, 0.6),
+                       Epoch(3, 3, 0.4, 0.9, 0.8, 0.62))
 
 
 def test_parse_outcome_without_held_out_votes():
@@ -92,7 +93,8 @@ def test_parse_outcome_refuses(stdout, words):
 @pytest.mark.parametrize("lines, code, message", [
     (["error: no usable preference pairs yet (3 votes, 0 of them outside image+text searches): give a thumbs-up"],
      1, "no usable preference pairs yet (3 votes, 0 of them outside image+text searches): give a thumbs-up"),
-    ([epoch_line(), "error: the model x carries no query-side weights"], 1, "the model x carries no query-side weights"),
+    ([epoch_line(), "error: the model x carries no query-side weights"], 1,
+     "the model x carries no query-side weights"),
     (["Traceback (most recent call last):", '  File "x.py", line 1', "RuntimeError: out of memory", ""], 1,
      "the trainer failed: RuntimeError: out of memory"),
     ([epoch_line()], -9, "the trainer stopped with exit code -9"),
