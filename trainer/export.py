@@ -225,8 +225,10 @@ def export_bundle(
             f"vocabulary {vocab_path} gives {tok.vocab_size} token ids (with [DEC]) but the model has "
             f"{cfg.qformer.vocab_size} word embeddings"
         )
-    out_dir = Path(out_dir)
-    work = Path(tempfile.mkdtemp(prefix=out_dir.name + ".", dir=out_dir.parent if out_dir.parent.exists() else None))
+    out_dir = Path(out_dir).absolute()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    # built beside the target so the final rename stays on one filesystem
+    work = Path(tempfile.mkdtemp(prefix=out_dir.name + ".", dir=out_dir.parent))
     try:
         graphs: dict[str, str] = {}
         fp16_graphs: dict[str, str] = {}

@@ -82,8 +82,10 @@ def test_a_second_personalization_starts_from_the_base(voted_library, tmp_path):
 
 def test_cli_json_and_errors(voted_library, tmp_path, capsys):
     folder, _, _ = voted_library
-    assert main(["personalize", "--library", str(folder), "--epochs", "1", "--json", "--out", str(tmp_path / "c")]) == 0
+    assert not (folder / "models").exists()  # the default output goes to LIBRARY/models/, made on demand
+    assert main(["personalize", "--library", str(folder), "--epochs", "1", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
+    assert out["bundle"].startswith(str(folder / "models"))
     assert out["activated"] and out["pairs_train"] > 0 and 0.0 <= out["train_after"] <= 1.0
     assert main(["personalize", "--library", str(folder), "--rollback"]) == 0
     assert main(["personalize", "--library", str(folder), "--rollback"]) == 1

@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
 
         cfg = PersonalizeConfig(lr=args.lr, max_epochs=args.epochs, held_out=args.held_out, seed=args.seed)
         res = personalize_library(folder, args.out, cfg, activate=not args.no_activate, progress=progress)
-    except (PersonalizeError, CirsearchError, ValueError) as e:
+    except (PersonalizeError, CirsearchError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     r = res.report
