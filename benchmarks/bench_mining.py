@@ -5,7 +5,8 @@ next to what QuRe's unchunked (M, N, Q) float32 score tensor would need.
 Inputs are random unit vectors of the real model's sizes (Q=32 target tokens of E=256;
 ``--tiny`` for Q=8, E=128): encoding the corpus is the model's cost, not mining's, and is
 timed separately by training runs. Each size runs in its own process; the peak RSS (Linux VmHWM) is reset just before
-mining, so ``peak+MiB`` is what mining adds on top of its inputs.
+mining, so ``peak+MiB`` is what mining adds on top of its inputs: the (chunk, N*Q) score buffer,
+the table it returns (``table MiB``; random scores give large sets), sorting temporaries.
 
     python benchmarks/bench_mining.py                      # N = 1000, 4000, 16000; M = N
     python benchmarks/bench_mining.py --sizes 2000 --queries-per-image 1.7 --chunk 64
@@ -65,6 +66,7 @@ def one(n: int, m: int, q: int, e: int, chunk: int, method: str, window: int | N
         "chunk_scores_mib": round(chunk * n * q * 4 / 2**20, 1),
         "unchunked_mib": round(m * n * q * 4 / 2**20, 1),
         "mean_set_size": round(float(table.sizes().mean()), 1),
+        "table_mib": round(table.items.nbytes / 2**20, 1),
         "fallback_rate": round(float(table.fallback.mean()), 4),
         "threads": torch.get_num_threads(),
     }
@@ -84,7 +86,8 @@ def main() -> None:
         print(json.dumps(one(**json.loads(args.one))))
         return
     q, e = (8, 128) if args.tiny else (32, 256)
-    print(f"{'corpus':>7} {'queries':>8} {'seconds':>8} {'q/s':>8} {'peak+MiB':>9} {'chunk MiB':>10} {'unchunked MiB':>14}")
+    print(f"{'corpus':>7} {'queries':>8} {'seconds':>8} {'q/s':>8} {'peak+MiB':>9} {'chunk MiB':>10} "
+          f"{'unchunked MiB':>14} {'mean set':>9} {'table MiB':>10}")
     for n in args.sizes:
         spec = dict(n=n, m=int(n * args.queries_per_image), q=q, e=e, chunk=args.chunk, method=args.method,
                     window=args.window)
@@ -92,7 +95,8 @@ def main() -> None:
                              check=True)
         r = json.loads(out.stdout)
         print(f"{r['corpus']:7d} {r['queries']:8d} {r['seconds']:8.2f} {r['queries_per_s']:8.1f} "
-              f"{r['extra_peak_mib']:9.1f} {r['chunk_scores_mib']:10.1f} {r['unchunked_mib']:14.1f}", flush=True)
+              f"{r['extra_peak_mib']:9.1f} {r['chunk_scores_mib']:10.1f} {r['unchunked_mib']:14.1f} "
+              f"{r['mean_set_size']:9.1f} {r['table_mib']:10.1f}", flush=True)
 
 
 if __name__ == "__main__":

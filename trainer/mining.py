@@ -68,6 +68,13 @@ def chunked_scores(q: torch.Tensor, t: torch.Tensor, chunk: int) -> Iterator[tup
         yield s, prod.view(len(qc), n, nq).amax(dim=-1)  # (c, N)
 
 
+def _rows(tokens: torch.Tensor, idx: np.ndarray) -> torch.Tensor:
+    """tokens[idx], as a view (no copy of the corpus tokens) when idx is a contiguous run."""
+    if len(idx) and (np.diff(idx) == 1).all():
+        return tokens[int(idx[0]) : int(idx[0]) + len(idx)]
+    return tokens[torch.as_tensor(idx, device=tokens.device)]
+
+
 def build_table(
     q: torch.Tensor,
     tokens: torch.Tensor,
@@ -91,7 +98,7 @@ def build_table(
         rows = np.flatnonzero(queries.group == g)
         if not len(rows):
             continue
-        t_g = tokens[torch.as_tensor([row_of[int(b)] for b in corpus], device=tokens.device)]  # (N_g, Q, E)
+        t_g = _rows(tokens, np.asarray([row_of[int(b)] for b in corpus]))  # (N_g, Q, E)
         q_g = q[torch.as_tensor(rows, device=q.device)]  # (M_g, E)
         for s, sc in chunked_scores(q_g, t_g, cfg.chunk):
             sc = sc.float().cpu().numpy()  # (c, N_g)
@@ -118,7 +125,10 @@ def mine(
     model.eval()
     t0 = time.perf_counter()
     try:
-        rows = np.unique(np.concatenate(queries.corpus_ids))
+        # encoded group by group in corpus order, so each group's tokens are a view
+        rows = np.concatenate(queries.corpus_ids)
+        if len(np.unique(rows)) != len(rows):
+            rows = np.unique(rows)  # groups share images: encode each once
         tokens = encode_targets(model, bank, rows, device, cfg.batch_size, amp, num_workers)  # (U, Q, E)
         q = encode_queries(
             model, bank, queries.ref, queries.input_ids, queries.attention_mask, device, cfg.batch_size, amp, num_workers
