@@ -179,3 +179,14 @@ def test_existing_run_is_not_overwritten(tmp_path, fiq, capsys):
 def test_missing_data_root_is_a_message(tmp_path, capsys):
     assert _train(tmp_path / "nowhere", tmp_path / "r", "qure", "--epochs", "1") == 2
     assert "no cap.<category>.train.json" in capsys.readouterr().err
+
+
+def test_lazy_images_in_workers_and_a_feature_cache(tmp_path, fiq):
+    # the large-data paths: images decoded in DataLoader workers; frozen-ViT tokens in a cache file
+    assert _train(fiq, tmp_path / "lazy", "contrastive", "--epochs", "1", "--max-steps-per-epoch", "2",
+                  "--images", "lazy", "--num-workers", "2", "--val-split", "none") == 0
+    assert read_log(tmp_path / "lazy")[-1]["step"] == 2
+    cache = tmp_path / "cache"
+    assert _train(fiq, tmp_path / "spn", "spn", "--init", str(tmp_path / "lazy"), "--epochs", "1",
+                  "--max-steps-per-epoch", "2", "--feature-cache", str(cache)) == 0
+    assert len(list(cache.glob("vit_tokens-*.npy"))) == 2  # the train and the val image sets
