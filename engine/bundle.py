@@ -271,6 +271,21 @@ def load_bundle(root: str | Path, verify: bool = True) -> Bundle:
     return Bundle(root=root, manifest=manifest)
 
 
+def find_base(bundle: Bundle) -> Bundle | None:
+    """The bundle a personalized one was made from (its manifest's ``parent``), read
+    without verifying, or None: the parent's folder must still exist and see photos as
+    the child does (same target side)."""
+    parent = bundle.manifest.parent
+    path = parent.get("path") if isinstance(parent, dict) else None
+    if not path or not Path(path).is_dir():
+        return None
+    try:
+        base = load_bundle(path, verify=False)
+    except BundleError:
+        return None
+    return base if base.target_side == bundle.target_side else None
+
+
 def verify_files(root: Path, files: dict[str, dict[str, Any]]) -> None:
     for rel, meta in sorted(files.items()):
         p = root / rel

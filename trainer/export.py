@@ -243,7 +243,7 @@ def export_bundle(
                 rel = reuse_from.manifest.graphs[name]
                 for f in _files_of(reuse_from.manifest, rel):
                     (work / f).parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(reuse_from.root / f, work / f)
+                    _link_or_copy(reuse_from.root / f, work / f)
                     files.append(f)
                 graphs[name] = rel
                 if name in reuse_from.manifest.parity:
@@ -278,12 +278,12 @@ def export_bundle(
                 if name != "query":
                     for f in _files_of(reuse_from.manifest, rel):
                         (work / f).parent.mkdir(parents=True, exist_ok=True)
-                        shutil.copy2(reuse_from.root / f, work / f)
+                        _link_or_copy(reuse_from.root / f, work / f)
                         files.append(f)
                     fp16_graphs[name] = rel
             if query_weights:
                 (work / query_weights).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(reuse_from.root / query_weights, work / query_weights)
+                _link_or_copy(reuse_from.root / query_weights, work / query_weights)
                 files.append(query_weights)
         elif options.query_weights:
             from .model.query_side import QuerySide
@@ -321,6 +321,15 @@ def export_bundle(
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    """A child bundle shares its parent's unchanged files: a hard link where the
+    filesystem allows (bundle files are never modified in place), else a copy."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def _files_of(manifest: Manifest, graph_rel: str) -> list[str]:

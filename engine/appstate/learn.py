@@ -19,16 +19,15 @@ cancelling is killing that process. What the app decides about it lives here, Qt
 from __future__ import annotations
 
 import importlib.util
-from collections import defaultdict
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from ..bundle import Bundle, load_bundle
-from ..errors import CirsearchError
+from ..bundle import find_base
 from ..feedback import Vote
-from ..text import TextSpec, clean_caption
+from ..preferences import VoteView, build_pairs
+from ..text import TextSpec
 
 # What ``cirsearch-train personalize`` imports beyond the engine (torch.onnx needs onnx).
 TRAINER_MODULES = ("torch", "onnx")
@@ -62,33 +61,12 @@ class VoteCount:
 
 
 def count_pairs(votes: Iterable[Vote], spec: TextSpec = TextSpec()) -> VoteCount:
-    """Count votes and the preference pairs the trainer builds from them.
-
-    The rule (``trainer.personalize.pairs``): per image+text question (reference content
-    and cleaned words), a photo's latest vote counts; each liked photo pairs with every
-    disliked one and with every unvoted photo shown above it; pairs are distinct.
-    """
+    """Count votes and the preference pairs the trainer builds from them
+    (``engine.preferences.build_pairs``: one rule for both)."""
     live = [v for v in votes if v.undone_at is None]
-    latest: dict[tuple[str, str], dict[str, Vote]] = defaultdict(dict)
-    other = 0
-    for v in sorted(live, key=lambda v: v.at):
-        q = v.query
-        if q.mode != "composed" or not q.ref_sha256 or q.text is None:
-            other += 1
-            continue
-        latest[(q.ref_sha256, clean_caption(q.text, spec))][v.photo_sha256] = v
-    pairs, queries = 0, 0
-    for by_photo in latest.values():
-        found: set[tuple[str, str]] = set()
-        liked = [p for p, v in by_photo.items() if v.up]
-        disliked = [p for p, v in by_photo.items() if not v.up]
-        for b in liked:
-            found.update((b, w) for w in disliked if w != b)
-            found.update((b, w) for w in by_photo[b].shown_above if w not in by_photo and w != b)
-        pairs += len(found)
-        queries += bool(found)
+    ps = build_pairs((VoteView.of(v) for v in live), spec)
     up = sum(v.up for v in live)
-    return VoteCount(len(live), up, len(live) - up, other, queries, pairs)
+    return VoteCount(len(live), up, len(live) - up, ps.skipped_votes, len(ps.queries), len(ps.pairs))
 
 
 # -- what the model in use allows --------------------------------------------------------
@@ -108,23 +86,6 @@ class LearnFacts:
     @property
     def can_roll_back(self) -> bool:
         return self.personalized and self.base_path is not None
-
-
-def find_base(bundle: Bundle) -> Bundle | None:
-    """The base a personalized bundle was made from (manifest only, not verified), or None.
-
-    As ``trainer.personalize.run.base_bundle``: the parent's folder must still exist and
-    see photos as the child does (same target side).
-    """
-    parent = bundle.manifest.parent
-    path = parent.get("path") if isinstance(parent, dict) else None
-    if not path or not Path(path).is_dir():
-        return None
-    try:
-        base = load_bundle(path, verify=False)
-    except CirsearchError:
-        return None
-    return base if base.target_side == bundle.target_side else None
 
 
 def learn_facts(lib, trainer: str | None) -> LearnFacts:

@@ -185,9 +185,12 @@ def result_words(o: Outcome) -> ResultWords:
 
 
 def curve_values(before: float | None, epochs: Sequence[Epoch]) -> list[tuple[int, float]]:
-    """(epoch, held-out accuracy) to draw: epoch 0 is the base model, when known."""
-    pts = [(0, before)] if before is not None else []
-    return pts + [(e.epoch, e.held_acc) for e in epochs if e.held_acc is not None]
+    """(epoch, held-out accuracy) to draw: epoch 0 is the base model, when known (the
+    trainer streams it as its first record; ``before`` stands in until it arrives)."""
+    pts = [(e.epoch, e.held_acc) for e in epochs if e.held_acc is not None]
+    if before is not None and not any(x == 0 for x, _ in pts):
+        pts.insert(0, (0, before))
+    return pts
 
 
 def accuracy_range(values: Sequence[float], min_span: float = 0.2, pad: float = 0.05) -> tuple[float, float]:

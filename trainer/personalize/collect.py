@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .pairs import PairSet, QueryKey, VoteView, build_pairs
+from engine.preferences import PairSet, QueryKey, VoteView, build_pairs
 from .train import PreferenceData
 
 

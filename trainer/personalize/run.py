@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from engine.bundle import Bundle, ModelInfo, load_bundle
+from engine.bundle import Bundle, ModelInfo, find_base, load_bundle
 
 from .collect import CollectInfo, collect
-from .pairs import split_held_out
+from engine.preferences import split_held_out
 from .train import PersonalizeConfig, PersonalizeReport, train_query_side
 
 
@@ -35,13 +35,10 @@ class PersonalizeResult:
 
 
 def base_bundle(bundle: Bundle) -> Bundle:
-    """The bundle a personalized one was made from (itself if it is not personalized)."""
-    parent = bundle.manifest.parent
-    if parent and parent.get("path") and Path(parent["path"]).is_dir():
-        base = load_bundle(parent["path"])
-        if base.target_side == bundle.target_side:
-            return base
-    return bundle
+    """The bundle a personalized one was made from, verified (itself if it is not
+    personalized or its base is gone)."""
+    base = find_base(bundle)
+    return load_bundle(base.root) if base is not None else bundle
 
 
 def personalize_library(

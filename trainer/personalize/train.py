@@ -13,7 +13,6 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -67,7 +66,7 @@ class PersonalizeReport:
     best_epoch: int
     epochs_run: int
     seconds: float
-    curve: list[dict] = field(default_factory=list)  # per epoch: loss, accuracies
+    curve: list[dict] = field(default_factory=list)  # per epoch (0 = the start): loss, accuracies
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -124,11 +123,15 @@ def train_query_side(
     start = [p.detach().clone() for p in params]
     opt = torch.optim.AdamW(params, lr=cfg.learning_rate(side), weight_decay=cfg.weight_decay)
     before, before_loss = evaluate(model, data, held_idx)
-    train_before, _ = evaluate(model, data, train_idx)
+    train_before, train_loss_before = evaluate(model, data, train_idx)
     best_state, best_key, best_epoch, stale = copy.deepcopy(model.state_dict()), (before, -before_loss), 0, 0
     if not held_idx:
         best_key = (float("-inf"), 0.0)
-    curve = []
+    # epoch 0: the starting point, so a live plot has its baseline from the start
+    curve = [{"epoch": 0, "train_loss": train_loss_before, "train_acc": train_before, "held_acc": before,
+              "held_loss": before_loss}]
+    if progress is not None:
+        progress(0, cfg.max_epochs, curve[0])
     epochs_run = 0
     tr = torch.as_tensor(train_idx)
     for epoch in range(1, cfg.max_epochs + 1):

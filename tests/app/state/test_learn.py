@@ -16,12 +16,12 @@ import pytest
 
 from engine.appstate.learn import (EVENTS, INSTALL_TRAINER, NO_WEIGHTS, TRANSITIONS, LearnFacts, LearnFlow,
                                    LearnOptions, Phase, VoteCount, child_folder, count_pairs, counts_line, counts_tip,
-                                   find_base, learn_facts, leftovers, model_words, personalize_command, start_problem,
+                                   learn_facts, leftovers, model_words, personalize_command, start_problem,
                                    step, trainer_problem)
-from engine.bundle import file_entries, load_bundle, write_manifest
+from engine.bundle import file_entries, find_base, load_bundle, write_manifest
 from engine.feedback import QueryInfo, Vote
 from tests.engine.fakebundle import write_fake_bundle
-from trainer.personalize.pairs import VoteView, build_pairs
+from engine.preferences import VoteView, build_pairs
 
 _ids = itertools.count(1)
 

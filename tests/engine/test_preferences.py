@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from trainer.personalize.pairs import Pair, QueryKey, VoteView, build_pairs, split_held_out
+from engine.preferences import Pair, QueryKey, VoteView, build_pairs, split_held_out
 
 
 def V(photo, up, at, text="make it red", ref="R", mode="composed", above=()):

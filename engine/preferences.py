@@ -1,4 +1,5 @@
-"""Preference pairs from votes, and the held-out split. Pure functions.
+"""Preference pairs from votes, and the held-out split. Pure functions, shared by the
+app (how many pairs the votes give) and the trainer (what it learns from).
 
 For each composed query (same reference photo and same cleaned text):
 
