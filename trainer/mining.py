@@ -55,17 +55,21 @@ def sampler_for(cfg: MiningConfig) -> Callable[[np.ndarray, int], NegativeSet]:
 def chunked_scores(q: torch.Tensor, t: torch.Tensor, chunk: int) -> Iterator[tuple[int, torch.Tensor]]:
     """q (M, E), t (N, Q, E) -> (start, scores (c, N)) for consecutive chunks of queries.
 
-    ``score(q, t)`` (max over tokens of the dot product) as one matrix product per chunk
-    into a buffer allocated once: the (chunk, N*Q) product is the only large temporary,
-    and reusing it keeps the allocator from fragmenting (a fresh ~16 MB block per chunk
-    grew the heap by one block per chunk under glibc)."""
+    ``score(q, t)`` (max over tokens of the dot product) as one matrix product per chunk.
+    The (chunk, N*Q) product and the (chunk, N) scores live in buffers allocated once:
+    fresh blocks per chunk fragmented glibc's heap and grew the process by one block per
+    chunk. So a yielded tensor is overwritten by the next chunk: use or copy it first."""
     n, nq, e = t.shape
     flat = t.reshape(n * nq, e)  # (N*Q, E), a view when t is contiguous
-    buf = torch.empty(min(chunk, q.shape[0]), n * nq, dtype=torch.result_type(q, t), device=t.device)
+    rows = min(chunk, q.shape[0])
+    dtype = torch.result_type(q, t)
+    prod_buf = torch.empty(rows, n * nq, dtype=dtype, device=t.device)  # (chunk, N*Q)
+    score_buf = torch.empty(rows, n, dtype=dtype, device=t.device)  # (chunk, N)
     for s in range(0, q.shape[0], chunk):
         qc = q[s : s + chunk]  # (c, E)
-        prod = torch.mm(qc, flat.T, out=buf[: len(qc)])  # (c, N*Q)
-        yield s, prod.view(len(qc), n, nq).amax(dim=-1)  # (c, N)
+        c = len(qc)
+        prod = torch.mm(qc, flat.T, out=prod_buf[:c])  # (c, N*Q)
+        yield s, torch.amax(prod.view(c, n, nq), dim=-1, out=score_buf[:c])  # (c, N)
 
 
 def _rows(tokens: torch.Tensor, idx: np.ndarray) -> torch.Tensor:
