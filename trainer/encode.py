@@ -149,4 +149,4 @@ def cache_vit_tokens(
         mm.flush()
         del mm
         tmp.replace(path)
-    return TokenBank(bank.names, np.load(path, mmap_mode="r"))
+    return TokenBank(bank.names, path=path)

@@ -40,6 +40,11 @@ def test_memory_and_file_caches_match_the_tower(frozen, tmp_path):
         assert torch.allclose(featurize(model, mem.batch(np.arange(len(bank)))), want, atol=1e-5)
         # float16 on disk: close, not equal
         assert torch.allclose(featurize(model, disk.batch(np.arange(len(bank)))), want, atol=2e-2)
+    # workers get the path, not a copy of the array
+    import pickle
+
+    clone = pickle.loads(pickle.dumps(disk))
+    assert len(pickle.dumps(disk)) < 4096 and torch.equal(clone[1], disk[1])
     files = list(tmp_path.glob("vit_tokens-*.npy"))
     assert len(files) == 1
     stamp = files[0].stat().st_mtime_ns

@@ -108,15 +108,33 @@ class LazyPixelBank(ImageBank):
 
 
 class TokenBank(ImageBank):
-    """Cached ViT tokens before ``ln_vision``: (N, T, Dv), in memory or a memory-mapped .npy."""
+    """Cached ViT tokens before ``ln_vision``: (N, T, Dv), in memory or a memory-mapped .npy.
+
+    A file-backed bank pickles as its path (DataLoader workers reopen the memory map);
+    pickling a ``np.memmap`` itself would copy the whole array into every worker."""
 
     kind = "vit_tokens"
 
-    def __init__(self, names: Sequence[str], tokens: torch.Tensor | np.ndarray):
+    def __init__(self, names: Sequence[str], tokens: torch.Tensor | np.ndarray | None = None, path: Path | None = None):
         super().__init__(names)
-        if tokens.shape[0] != len(self.names):
-            raise ValueError(f"{tokens.shape[0]} token rows for {len(self.names)} names")
-        self.tokens = tokens  # (N, T, Dv)
+        if (tokens is None) == (path is None):
+            raise ValueError("give the tokens or the .npy path, not both")
+        self.path = Path(path) if path is not None else None
+        self._tokens = tokens
+        if self.tokens.shape[0] != len(self.names):
+            raise ValueError(f"{self.tokens.shape[0]} token rows for {len(self.names)} names")
+
+    @property
+    def tokens(self) -> torch.Tensor | np.ndarray:
+        if self._tokens is None:
+            self._tokens = np.load(self.path, mmap_mode="r")  # (N, T, Dv)
+        return self._tokens
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        if self.path is not None:
+            state["_tokens"] = None
+        return state
 
     def __getitem__(self, i: int) -> torch.Tensor:
         row = self.tokens[i]
