@@ -31,8 +31,13 @@ def _train(root, out, method, *extra):
 
 
 def _fresh_model(out, seed=1000):
+    """The starting weights of a fresh tiny run: seeded build, then the scratch init."""
+    from trainer.scratch import widen_qformer_init
+
     torch.manual_seed(seed)
-    return build_model(TINY, vocab_size=Tokenizer(out / "vocab.txt").vocab_size)
+    model = build_model(TINY, vocab_size=Tokenizer(out / "vocab.txt").vocab_size)
+    widen_qformer_init(model, 0.1)
+    return model
 
 
 def _changed(a: dict, b: dict, prefix: str) -> bool:

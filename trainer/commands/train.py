@@ -43,6 +43,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vocab", type=Path, default=None,
                    help="WordPiece vocab.txt (vitl: bert-base-uncased's; tiny: built from the captions if absent)")
     p.add_argument("--vocab-size", type=int, default=1000, help="tiny: size of the vocabulary built from captions")
+    p.add_argument("--scratch-init-std", type=float, default=None,
+                   help="fresh models: re-draw the Q-Former's Linear weights from N(0, STD) "
+                        "(default 0.1 for tiny, where BERT's 0.02 stalls training; 0 keeps BERT's)")
     g = p.add_argument_group("optimization")
     g.add_argument("--batch-size", type=int, default=None)
     g.add_argument("--lr", type=float, default=None)
@@ -120,7 +123,8 @@ def _run(args: argparse.Namespace) -> int:
     if d.main:
         from trainer.train import start_run
 
-        extra = {"init": str(args.init.resolve()) if args.init else None, "init_meta": init_meta}
+        extra = {"init": str(args.init.resolve()) if args.init else None, "init_meta": init_meta,
+                 "scratch_init_std": scratch_std(args, model.cfg.name)}
         start_run(args.out, model, vocab, data, cfg, extra)
     d.barrier()
     trainer = Trainer(args.out, model, data, cfg, device, d, _logger(d))
@@ -153,7 +157,22 @@ def _initial_model(args, d):
             raise run.RunError("--model vitl needs --vocab (bert-base-uncased's vocab.txt) or --init RUN")
         vocab = _build_vocab(args, d)
     tok = Tokenizer(vocab, cfg.text_spec())
-    return build_model(cfg, vocab_size=tok.vocab_size), Path(vocab), None
+    model = build_model(cfg, vocab_size=tok.vocab_size)
+    std = scratch_std(args, name)
+    if std > 0:
+        from trainer.scratch import widen_qformer_init
+
+        widen_qformer_init(model, std)
+    return model, Path(vocab), None
+
+
+def scratch_std(args, model_name: str) -> float:
+    """--scratch-init-std, defaulting to 0.1 for a fresh tiny model and 0 (BERT's 0.02 kept) otherwise."""
+    if args.init is not None:
+        return 0.0
+    if args.scratch_init_std is not None:
+        return args.scratch_init_std
+    return 0.1 if model_name == "tiny" else 0.0
 
 
 def _build_vocab(args, d) -> Path:
