@@ -15,6 +15,15 @@ from trainer.model import TINY, build_model
 from trainer.negatives import NegativeTable
 from trainer.run import CHECKPOINT, RunError, load_model, read_log, save_initial_run
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny batches gain nothing from 2 threads, and on a shared machine spinning OpenMP
+    threads make them several times slower; restore the setting afterwards."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
 
 @pytest.fixture(scope="module")
 def fiq(tmp_path_factory):
@@ -26,7 +35,7 @@ def fiq(tmp_path_factory):
 
 def _train(root, out, method, *extra):
     argv = ["train", "--dataset", "fashioniq", "--data-root", str(root), "--method", method, "--model", "tiny",
-            "--out", str(out), "--batch-size", "4", "--log-every", "1", "--threads", "2", *extra]
+            "--out", str(out), "--batch-size", "4", "--log-every", "1", "--threads", "1", *extra]
     return main(argv)
 
 
@@ -75,21 +84,24 @@ def test_two_step_smoke_run(tmp_path, fiq, method):
 
 
 def test_resume_continues_exactly(tmp_path, fiq):
-    args = ("--epochs", "3", "--n-def", "3", "--max-steps-per-epoch", "3", "--val-split", "none")
+    # 4 epochs, period 2: uniform negatives in epochs 0-1, mined at 2; paused after 3 epochs,
+    # the resumed epoch 3 must reload the table mined at epoch 2 from the checkpoint
+    args = ("--epochs", "4", "--n-def", "2", "--max-steps-per-epoch", "2", "--val-split", "none")
     assert _train(fiq, tmp_path / "whole", "qure", *args) == 0
-    assert _train(fiq, tmp_path / "parts", "qure", *args, "--pause-after", "2") == 0
+    assert _train(fiq, tmp_path / "parts", "qure", *args, "--pause-after", "3") == 0
     paused = torch.load(tmp_path / "parts" / CHECKPOINT, weights_only=True)
-    assert paused["epoch"] == 1 and paused["step"] == 6 and paused["negatives_file"] == "negatives/epoch_001.npz"
-    assert main(["train", "--out", str(tmp_path / "parts"), "--resume", "--threads", "2"]) == 0
+    assert paused["epoch"] == 2 and paused["step"] == 6 and paused["negatives_file"] == "negatives/epoch_002.npz"
+    assert main(["train", "--out", str(tmp_path / "parts"), "--resume", "--threads", "1"]) == 0
+    assert not (tmp_path / "parts" / "negatives" / "epoch_003.npz").exists()
     a = torch.load(tmp_path / "whole" / CHECKPOINT, weights_only=True)
     b = torch.load(tmp_path / "parts" / CHECKPOINT, weights_only=True)
-    assert a["epoch"] == b["epoch"] == 2 and a["step"] == b["step"] == 9
+    assert a["epoch"] == b["epoch"] == 3 and a["step"] == b["step"] == 8
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), k
     sa, sb = a["optimizer"]["state"], b["optimizer"]["state"]
     assert all(torch.equal(sa[i]["exp_avg_sq"], sb[i]["exp_avg_sq"]) for i in sa)
     epochs = [r["epoch"] for r in read_log(tmp_path / "parts") if r["kind"] == "epoch"]
-    assert epochs == [0, 1, 2]
+    assert epochs == [0, 1, 2, 3]
 
 
 def test_init_then_fine_tune_and_mine_and_eval(tmp_path, fiq):
@@ -105,13 +117,13 @@ def test_init_then_fine_tune_and_mine_and_eval(tmp_path, fiq):
 
     table_path = tmp_path / "neg.npz"
     assert main(["mine", "--run", str(second), "--dataset", "fashioniq", "--data-root", str(fiq), "--out",
-                 str(table_path), "--method", "trns", "--trns-lo", "1", "--trns-hi", "4"]) == 0
+                 str(table_path), "--method", "trns", "--trns-lo", "1", "--trns-hi", "4", "--threads", "1"]) == 0
     table = NegativeTable.load(table_path)
     assert len(table) == 16 and table.meta["mining"]["method"] == "trns"
 
     dump = tmp_path / "rank"
     assert main(["eval", "--run", str(second), "--dataset", "fashioniq", "--data-root", str(fiq), "--split", "val",
-                 "--dump-rankings", str(dump), "--json", str(tmp_path / "m.json")]) == 0
+                 "--dump-rankings", str(dump), "--json", str(tmp_path / "m.json"), "--threads", "1"]) == 0
     ranked = json.loads((dump / "dress.json").read_text())
     assert len(ranked) == 8 and len(ranked[0]) == 10  # 8 queries; the whole 10-image corpus
     metrics = json.loads((tmp_path / "m.json").read_text())["metrics"]
