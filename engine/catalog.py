@@ -269,6 +269,17 @@ class Catalog:
         )
         return [(r[0], r[1]) for r in rows]
 
+    def forget_contents(self, ids: Sequence[int]) -> None:
+        """These contents lost their tokens (a vector database without them): their files
+        become pending, so the next index run encodes them again."""
+        ids = [int(i) for i in ids]
+        with self.db.write() as c:
+            for chunk in _chunks(ids):
+                marks = ",".join("?" * len(chunk))
+                c.execute(f"UPDATE files SET state = 'pending', content_id = NULL, error = NULL "
+                          f"WHERE content_id IN ({marks})", chunk)
+                c.execute(f"DELETE FROM contents WHERE id IN ({marks})", chunk)
+
     def forget_vectors(self) -> None:
         """Every content goes and every file becomes pending (re-encoding with a new model)."""
         with self.db.write() as c:

@@ -47,6 +47,11 @@ class BundleMismatchError(LibraryError):
     """
 
 
+class VectorStoreError(LibraryError):
+    """The vector database a library is configured to use cannot be reached, is held by
+    another process, or holds a collection that is not this library's."""
+
+
 class QueryError(CirsearchError):
     """A search request cannot be answered as asked (empty query, no text graph, unknown photo)."""
 

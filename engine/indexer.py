@@ -32,10 +32,10 @@ import numpy as np
 from .catalog import Catalog, Encoded, Failed, PendingFile, Root
 from .decode import DecodeConfig, content_hash, decode, read_file
 from .errors import ImageDecodeError
-from .photoindex import PhotoIndex
 from .preprocess import ImageSpec, preprocess
 from .runtime import Encoders, cpu_count
 from .scanner import ScanIssue, diff, walk
+from .vectorstore import VectorStore
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,7 @@ class _Ready:
 
 
 class Indexer:
-    def __init__(self, catalog: Catalog, vectors: PhotoIndex, encoders: Encoders, spec: ImageSpec,
+    def __init__(self, catalog: Catalog, vectors: VectorStore, encoders: Encoders, spec: ImageSpec,
                  exclude: Sequence[Path] = (), cfg: IndexConfig = IndexConfig()):
         self.catalog, self.vectors, self.encoders, self.spec, self.cfg = catalog, vectors, encoders, spec, cfg
         self.exclude = list(exclude)

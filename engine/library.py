@@ -5,6 +5,7 @@ Folder layout::
     catalog.sqlite   roots, files, contents, votes, scan issues (SQLite, WAL)
     tokens.f16       every photo's target tokens (engine.store)
     index.faiss      the FAISS index, a cache of tokens.f16 (engine.vectors)
+    qdrant/          instead of those two, with LibraryConfig.vector_db embedded (engine.qdrantstore)
     thumbs/          thumbnail cache (CACHEDIR.TAG)
     refs/            vision features of references that received votes (for personalization)
     index.lock       held while indexing (one indexer per library, across processes)
@@ -21,6 +22,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -34,20 +36,21 @@ from .errors import BundleMismatchError, ImageDecodeError, LibraryBusyError, Lib
 from .feedback import FeedbackStore, QueryInfo, Vote
 from .filelock import ProcessLock
 from .indexer import Control, Indexer, IndexConfig, IndexReport, ProgressFn
-from .photoindex import PhotoIndex, VectorConfig
+from .photoindex import VectorConfig
 from .preprocess import preprocess
 from .ranking import relevance_cutoff
 from .results import Hit, LibraryStatus, SearchResult
 from .references import FeatureCache, ImageRef, Reference, ReferenceResolver, load_reference
 from .runtime import Encoders, RuntimeConfig
 from .thumbnails import thumbnail
+from .vectorstore import QdrantConfig, VectorStore, open_vector_store
 
 CATALOG = "catalog.sqlite"
 
 # The values callers handle, importable from here with the Library itself.
 __all__ = [
     "Control", "Hit", "IndexConfig", "IndexReport", "Library", "LibraryConfig", "LibraryStatus", "Photo",
-    "QueryInfo", "RuntimeConfig", "SearchResult", "VectorConfig", "Vote",
+    "QdrantConfig", "QueryInfo", "RuntimeConfig", "SearchResult", "VectorConfig", "Vote",
 ]
 
 
@@ -55,6 +58,7 @@ __all__ = [
 class LibraryConfig:
     runtime: RuntimeConfig = RuntimeConfig()
     vectors: VectorConfig = VectorConfig()
+    vector_db: QdrantConfig | None = None  # None: local token store + FAISS; else a Qdrant collection
     index: IndexConfig = IndexConfig()
     reference_cache: int = 16  # references whose vision features stay in memory
     thumbnail_size: int = 256
@@ -84,7 +88,8 @@ class Library:
         ``bundle``: the model to use; by default the one the library last used. A bundle
         whose target side differs from the one that encoded the library is refused with
         :class:`BundleMismatchError` unless ``reindex`` (every photo is then re-encoded at
-        the next :meth:`index`). ``create=False`` refuses a folder that holds no library yet.
+        the next :meth:`index`); so is another vector store (``cfg.vector_db``) than the one
+        holding the library's vectors. ``create=False`` refuses a folder that holds no library yet.
         """
         folder = Path(folder).expanduser().absolute()
         if not create and not (folder / CATALOG).is_file():
@@ -99,24 +104,42 @@ class Library:
         try:
             b = _resolve_bundle(db, bundle)
             _check_target_side(db, b, reindex)
+            _check_vector_store(db, cfg, reindex)
             lib = cls(folder, db, b, cfg)
         except BaseException:
             db.close()
             raise
         return lib
 
-    def _open_vectors(self) -> PhotoIndex:
+    def _open_vectors(self) -> VectorStore:
         s = self.bundle.manifest.sizes
-        v = PhotoIndex(self.folder, s.num_query_tokens, s.embed_dim, self.bundle.target_side, self.cfg.vectors)
-        if self.db.get_meta("store_target_side") != self.bundle.target_side:
-            self.catalog.forget_vectors()
-            v.store.truncate()
-        with self.db.write() as c:
-            self.db.set_meta("store_target_side", self.bundle.target_side, c)
-            self.db.set_meta("target_side", self.bundle.target_side, c)
-            self.db.set_meta("bundle_path", str(self.bundle.root.absolute()), c)
-        v.open(self.catalog)
+        owner = self._library_id() if self.cfg.vector_db is not None else ""
+        v = open_vector_store(self.folder, s.num_query_tokens, s.embed_dim, self.bundle.target_side, self.cfg.vectors,
+                              self.cfg.vector_db, owner)
+        moved = self.db.get_meta("vector_store", LOCAL) != _store_name(self.cfg)
+        try:
+            if self.db.get_meta("store_target_side") != self.bundle.target_side or moved:
+                self.catalog.forget_vectors()
+                v.store.truncate()
+            with self.db.write() as c:
+                if moved:
+                    self.db.set_meta("vector_store", _store_name(self.cfg), c)
+                self.db.set_meta("store_target_side", self.bundle.target_side, c)
+                self.db.set_meta("target_side", self.bundle.target_side, c)
+                self.db.set_meta("bundle_path", str(self.bundle.root.absolute()), c)
+            v.open(self.catalog)
+        except BaseException:
+            v.close()  # an embedded database holds a lock on its folder until closed
+            raise
         return v
+
+    def _library_id(self) -> str:
+        """A random id of this library, made once (it marks the library's collection in a vector database)."""
+        lid = self.db.get_meta("library_id")
+        if lid is None:
+            lid = uuid.uuid4().hex
+            self.db.set_meta("library_id", lid)
+        return lid
 
     def use_bundle(self, bundle: str | Path | Bundle, reindex: bool = False) -> None:
         """Switch models. Same target side (e.g. a personalized query graph): instant, no
@@ -419,11 +442,34 @@ def _resolve_bundle(db: Database, bundle: str | Path | Bundle | None) -> Bundle:
     return load_bundle(recorded)
 
 
+def _has_vectors(db: Database) -> bool:
+    return bool(db.query("SELECT 1 FROM contents WHERE state = 'encoded' LIMIT 1"))
+
+
 def _check_target_side(db: Database, b: Bundle, reindex: bool) -> None:
     old = db.get_meta("target_side")
-    has_vectors = db.query("SELECT 1 FROM contents WHERE state = 'encoded' LIMIT 1")
-    if old is not None and old != b.target_side and has_vectors and not reindex:
+    if old is not None and old != b.target_side and _has_vectors(db) and not reindex:
         raise BundleMismatchError(_mismatch_message(b))
+
+
+LOCAL = "local"  # catalog meta "vector_store": where the tokens are (absent: here, the default)
+STORE_NAMES = {LOCAL: "this folder (token file + FAISS)", "qdrant": "a Qdrant collection"}
+
+
+def _store_name(cfg: LibraryConfig) -> str:
+    return LOCAL if cfg.vector_db is None else "qdrant"
+
+
+def _check_vector_store(db: Database, cfg: LibraryConfig, reindex: bool) -> None:
+    """Opening a library with another vector store than the one holding its tokens would
+    search an empty or stale store: refused unless ``reindex`` (every photo encoded again)."""
+    old, new = db.get_meta("vector_store", LOCAL), _store_name(cfg)
+    if old != new and _has_vectors(db) and not reindex:
+        raise LibraryError(
+            f"this library keeps its photos' vectors in {STORE_NAMES.get(old, old)}, not in {STORE_NAMES[new]}: "
+            "open it with the same vector store (LibraryConfig.vector_db), or re-index into the new one "
+            "(every photo is encoded again)"
+        )
 
 
 def _mismatch_message(b: Bundle) -> str:

@@ -1,5 +1,7 @@
 """The searchable photo vectors of one library: token store + FAISS index, kept in step.
 
+The default :class:`engine.vectorstore.VectorStore`.
+
 The catalog is the truth about which photos exist; the token store holds their tokens;
 the FAISS index is a cache built from the store. On open the saved index is loaded if
 it is sound and built by the same target side, then *synced*: photos the catalog has and
@@ -120,6 +122,13 @@ class PhotoIndex:
             self.index.add(ids, np.asarray(tokens, np.float16).astype(np.float32))
             self._dirty = True
 
+    def remove(self, ids: np.ndarray) -> int:
+        """Take photos out of the index (their tokens stay in the store); returns how many were in it."""
+        with self._lock:
+            n = self.index.remove(np.asarray(ids, np.int64))
+            self._dirty = self._dirty or n > 0
+            return n
+
     def add_from_store(self, ids: np.ndarray) -> None:
         with self._lock:
             ids = np.asarray([i for i in np.asarray(ids, np.int64).tolist() if i not in self.index], np.int64)
@@ -156,6 +165,14 @@ class PhotoIndex:
     @property
     def kind(self) -> str:
         return self.index.params.kind if self.index is not None else "none"
+
+    @property
+    def ids(self) -> np.ndarray:
+        return self.index.ids
+
+    @property
+    def count(self) -> int:
+        return self.index.num_photos
 
     def close(self) -> None:
         self.store.close()
