@@ -20,6 +20,7 @@ of the same library's previous model, is refused or cleared, never mixed in.
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, TypeVar
@@ -46,6 +47,7 @@ FORMAT = 1
 BATCH = 256  # points per upsert / retrieve request
 PAGE = 10_000  # ids per scroll page
 LIVE = qm.Filter(must=[qm.FieldCondition(key="live", match=qm.MatchValue(value=True))])
+MIN_SERVER = (1, 16)  # collection metadata; multivectors with MAX_SIM since 1.10
 T = TypeVar("T")
 
 
@@ -291,12 +293,28 @@ def _where(cfg: QdrantConfig, folder: Path) -> str:
 
 def _connect(cfg: QdrantConfig, folder: Path) -> QdrantClient:
     if cfg.url is not None:
-        return QdrantClient(url=cfg.url, api_key=cfg.api_key, timeout=cfg.timeout_s)
+        return _connect_server(cfg)
     if cfg.path == ":memory:":
         return QdrantClient(location=":memory:")
     path = Path(cfg.path or Path(folder) / "qdrant")
     _check_not_held(path)
     return QdrantClient(path=str(path))
+
+
+def _connect_server(cfg: QdrantConfig) -> QdrantClient:
+    """A client of a server that answers and is new enough. (The client's own version check
+    only warns, from a thread: the engine asks itself and raises.)"""
+    client = QdrantClient(url=cfg.url, api_key=cfg.api_key, timeout=cfg.timeout_s, check_compatibility=False)
+    try:
+        version = client.info().version
+        m = re.match(r"(\d+)\.(\d+)", version)
+        if m is None or (int(m[1]), int(m[2])) < MIN_SERVER:
+            raise VectorStoreError(f"the Qdrant server at {cfg.url} is version {version}; cirsearch needs "
+                                   f"{MIN_SERVER[0]}.{MIN_SERVER[1]} or newer (collection metadata)")
+    except BaseException:
+        client.close()
+        raise
+    return client
 
 
 def _check_not_held(path: Path) -> None:

@@ -3,6 +3,7 @@ FAISS) and on the Qdrant adapter (embedded mode), and a library kept in Qdrant e
 
 from __future__ import annotations
 
+import socket
 import sys
 from pathlib import Path
 
@@ -251,6 +252,15 @@ def test_a_folder_held_by_another_client_is_a_clear_error(qdrant, tmp_path):
             open_qdrant(tmp_path, FakeCatalog())
     finally:
         v.close()
+
+
+def test_a_server_that_does_not_answer_is_a_clear_error(qdrant, tmp_path):
+    with socket.socket() as s:  # a port on this machine that nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = QdrantConfig(url=f"http://127.0.0.1:{port}", timeout_s=5)
+    with pytest.raises(VectorStoreError, match=f"cannot open the vector database http://127.0.0.1:{port}"):
+        open_qdrant(tmp_path, FakeCatalog(), cfg=cfg)
 
 
 def test_in_memory_mode_keeps_nothing(qdrant, tmp_path):
