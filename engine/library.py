@@ -58,10 +58,10 @@ __all__ = [
 class LibraryConfig:
     runtime: RuntimeConfig = RuntimeConfig()
     vectors: VectorConfig = VectorConfig()
-    vector_db: QdrantConfig | None = None  # None: local token store + FAISS; else a Qdrant collection
     index: IndexConfig = IndexConfig()
     reference_cache: int = 16  # references whose vision features stay in memory
     thumbnail_size: int = 256
+    vector_db: QdrantConfig | None = None  # None: local token store + FAISS; else a Qdrant collection
 
 
 class Library:
