@@ -55,6 +55,16 @@ def binding_problem(pyside: str, python: tuple[int, int]) -> str | None:
     return None
 
 
+def release_clipboard() -> None:
+    """Qt's offscreen platform crashes at exit (SIGSEGV) when the clipboard still holds
+    mime data the app set ("Copy path"); empty it there. On a real display the content
+    is left for the desktop's clipboard manager to take over."""
+    from PySide6.QtGui import QGuiApplication
+
+    if QGuiApplication.platformName() == "offscreen":
+        QGuiApplication.clipboard().clear()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     import PySide6
@@ -72,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationName("cirsearch")
     app.setApplicationDisplayName("cirsearch")
     app.setDesktopFileName("cirsearch")
+    app.aboutToQuit.connect(release_clipboard)
     window = MainWindow(options_from(args))
     window.show()
     window.start()

@@ -66,6 +66,17 @@ IGNORED_QT = [
 ]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _release_clipboard_at_exit():
+    """The app empties the offscreen clipboard when it quits (app.main.release_clipboard);
+    pytest-qt never quits the application, so do it here, or the interpreter's exit
+    segfaults in Qt after a test copied a path."""
+    yield
+    from app.main import release_clipboard
+
+    release_clipboard()
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "qt_warning_expected(pattern): this Qt warning is part of the test")
 

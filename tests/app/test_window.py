@@ -156,3 +156,26 @@ def test_a_library_without_a_model_opens_once_one_is_imported(make_window, qtbot
     with qtbot.waitSignal(w.host.opened, timeout=20000) as sig:
         w.models.load(app_bundle)
     assert sig.args[0].demo_model and w.host.lib is not None
+
+
+def test_quitting_after_copy_path_exits_cleanly(tmp_path):
+    """Qt's offscreen clipboard segfaults at exit if it still holds mime data; the app
+    empties it on quit (a crash at exit would fail CI and lose nothing, but it is a crash)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from PySide6.QtCore import QMimeData, QTimer, QUrl\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "from app.main import release_clipboard\n"
+        "app = QApplication(sys.argv)\n"
+        "app.aboutToQuit.connect(release_clipboard)\n"
+        "m = QMimeData(); m.setText('/x'); m.setUrls([QUrl.fromLocalFile('/x')])\n"
+        "app.clipboard().setMimeData(m)\n"
+        "QTimer.singleShot(0, app.quit)\n"
+        "sys.exit(app.exec())\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"},
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
