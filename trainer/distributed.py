@@ -65,5 +65,12 @@ def setup(device_kind: str) -> Dist:
 
 
 def teardown(d: Dist) -> None:
+    """Leave the process group together: a rank that destroys it while another still has
+    gloo work in flight can abort the other at exit ("terminate called without an active
+    exception", seen in CI), so every rank first meets at a barrier."""
     if d.enabled and dist.is_initialized():
+        import gc
+
+        gc.collect()
+        dist.barrier()
         dist.destroy_process_group()

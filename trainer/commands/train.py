@@ -105,6 +105,7 @@ def _run(args: argparse.Namespace) -> int:
         trainer = Trainer(args.out, model, data, cfg, device, d, _logger(d))
         trainer.resume_from(payload)
         trainer.fit(args.pause_after)
+        del trainer  # drop the DDP wrapper (and its gloo work) before the group goes
         distributed.teardown(d)
         return 0
 
@@ -129,6 +130,7 @@ def _run(args: argparse.Namespace) -> int:
     d.barrier()
     trainer = Trainer(args.out, model, data, cfg, device, d, _logger(d))
     trainer.fit(args.pause_after)
+    del trainer  # drop the DDP wrapper (and its gloo work) before the group goes
     distributed.teardown(d)
     return 0
 
