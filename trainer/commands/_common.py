@@ -4,10 +4,24 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+from collections.abc import Callable
 
 import torch
 
 from trainer.mining import MiningConfig
+
+
+def report_errors(fn: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run a command; bad data or a bad run folder is one line on stderr and exit code 2."""
+    from trainer.data.errors import DataError
+    from trainer.run import RunError
+
+    try:
+        return fn(args)
+    except (DataError, RunError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
 
 def add_device(p: argparse.ArgumentParser) -> None:

@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from trainer.commands._common import add_device, categories, pick_device, set_threads
+from trainer.commands._common import add_device, categories, pick_device, report_errors, set_threads
 
 NAME = "eval"
 HELP = "evaluate a run: FashionIQ/CIRR recall (and world relevance), ranking dumps, CIRR test files, HP-FashionIQ"
@@ -34,14 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from trainer.data.errors import DataError
-    from trainer.run import RunError
-
-    try:
-        return _run(args)
-    except (DataError, RunError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return report_errors(_run, args)
 
 
 def _run(args: argparse.Namespace) -> int:

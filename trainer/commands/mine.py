@@ -5,10 +5,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-from trainer.commands._common import add_data, add_device, add_mining, categories, mining_config, pick_device, set_threads
+from trainer.commands._common import (
+    add_data,
+    add_device,
+    add_mining,
+    categories,
+    mining_config,
+    pick_device,
+    report_errors,
+    set_threads,
+)
 
 NAME = "mine"
 HELP = "mine hard negatives (QuRe steep drops or TRNS mid-zone) with a run's model; write a negatives table (.npz)"
@@ -29,14 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from trainer.data.errors import DataError
-    from trainer.run import RunError
-
-    try:
-        return _run(args)
-    except (DataError, RunError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return report_errors(_run, args)
 
 
 def _run(args: argparse.Namespace) -> int:

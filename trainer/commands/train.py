@@ -14,6 +14,7 @@ from trainer.commands._common import (
     categories,
     mining_config,
     pick_device,
+    report_errors,
     set_threads,
 )
 
@@ -74,14 +75,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from trainer.data.errors import DataError
-    from trainer.run import RunError
-
-    try:
-        return _run(args)
-    except (DataError, RunError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return report_errors(_run, args)
 
 
 def _run(args: argparse.Namespace) -> int:
