@@ -17,14 +17,7 @@ from trainer.evaluate import EvalOptions, cirr_submission, dump_rankings, evalua
 from trainer.hpfiq import evaluate_hpfiq, load_hpfiq
 from trainer.model import TINY, build_model, score
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny batches gain nothing from 2 threads, and on a shared machine spinning OpenMP
-    threads make them several times slower; restore the setting afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

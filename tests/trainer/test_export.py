@@ -10,10 +10,9 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from engine.bundle import GRAPH_IO, ModelInfo, load_bundle
+from engine.bundle import ModelInfo, load_bundle
 from engine.errors import BundleError
 from engine.preprocess import preprocess
-from engine.text import Tokenizer
 from trainer.export import ExportError, ExportOptions, check_parity, export_bundle, _Query
 from trainer.model import score
 

@@ -133,7 +133,7 @@ def test_input_shapes_and_dtypes(inputs, vocab):
     assert inputs["pixels"].dtype == np.float32
     for k in ("input_ids", "attention_mask"):
         assert inputs[k].shape == (B, L) and inputs[k].dtype == np.int64
-    ids, mask = inputs["input_ids"], inputs["attention_mask"]
+    ids = inputs["input_ids"]
     assert ids.min() >= 0 and ids.max() <= len(vocab)
     assert len(inputs["texts"]) == len(inputs["cleaned"]) == B
 

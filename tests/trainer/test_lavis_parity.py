@@ -13,7 +13,7 @@ import torch
 from engine.bundle import ModelInfo, load_bundle
 from engine.text import Tokenizer
 from trainer.export import export_bundle
-from trainer.model import ModelConfig, QFormerConfig, VisionConfig, score
+from trainer.model import QFormerConfig, VisionConfig, score
 from trainer.model.checkpoint import import_files
 from trainer.model.config import VITL
 

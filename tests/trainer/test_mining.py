@@ -17,14 +17,7 @@ from trainer.mining import MiningConfig, build_table, chunked_scores, mine
 from trainer.model import TINY, build_model, score
 from trainer.negatives import qure_hard_set, trns_mid_zone
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny batches gain nothing from 2 threads, and on a shared machine spinning OpenMP
-    threads make them several times slower; restore the setting afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _random_problem(seed=0, groups=(30, 25), queries=40, E=16, Q=4):
