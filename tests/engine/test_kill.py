@@ -44,17 +44,16 @@ def _lines(log: Path) -> int:
 
 
 def _kill_at_random(proc: subprocess.Popen, log: Path, rng: np.random.Generator, by_time: bool, left: int) -> None:
-    """Kill after a random delay (may land in start-up or scanning), or once a random share
-    of the photos still to do has been logged (lands mid-indexing whatever the speed)."""
+    """Kill once a random share of the photos still to do has been logged (lands
+    mid-indexing whatever the speed), or, ``by_time``, after a random delay that may land
+    in start-up or scanning, but never later than that share: on a fast machine the
+    whole run can take less than the longest delay, and a kill after the end tests nothing."""
     start = time.monotonic()
-    if by_time:
-        deadline = start + rng.uniform(0.05, 0.8)
-        while time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.002)
-    else:
-        target = _lines(log) + 2 * int(rng.integers(1, max(2, left // 3)))
-        while _lines(log) < target and proc.poll() is None and time.monotonic() - start < 30:
-            time.sleep(0.001)
+    target = _lines(log) + 2 * int(rng.integers(1, max(2, left // 3)))
+    deadline = start + (rng.uniform(0.05, 0.8) if by_time else 30.0)
+    while _lines(log) < target and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.001)
+    if not by_time:
         time.sleep(rng.uniform(0, 0.005))
     if proc.poll() is None:
         proc.send_signal(signal.SIGKILL)
