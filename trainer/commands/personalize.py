@@ -19,6 +19,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rollback", action="store_true", help="switch back to the model the personalized one came from")
     p.add_argument("--epochs", type=int, default=30, help="at most this many epochs (early stopping on held-out votes)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: 1e-4 small models, 1e-5 ViT-L)")
+    p.add_argument("--anchor", type=float, default=None,
+                   help="L2 pull towards the starting weights, so the model keeps following the text "
+                        "(default: PersonalizeConfig's, 1.0; 0 = off)")
     p.add_argument("--held-out", type=float, default=0.25, help="share of votes set aside to measure the effect")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -64,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"epoch {epoch:>2}/{total}  loss {rec['train_loss']:.4f}  train acc {rec['train_acc']:.3f}  "
                       f"held-out acc {held}", file=sys.stderr)
 
-        cfg = PersonalizeConfig(lr=args.lr, max_epochs=args.epochs, held_out=args.held_out, seed=args.seed)
+        cfg = PersonalizeConfig(lr=args.lr, max_epochs=args.epochs, held_out=args.held_out, seed=args.seed,
+                                **({} if args.anchor is None else {"anchor": args.anchor}))
         res = personalize_library(folder, args.out, cfg, activate=not args.no_activate, progress=progress)
     except (PersonalizeError, CirsearchError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
