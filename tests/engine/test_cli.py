@@ -147,8 +147,8 @@ def test_demo_builds_indexes_and_answers(tmp_path, capsys, request, bundle_name)
     assert "reference:" in out and "satisfy the query" in out
 
 
-@pytest.mark.skipif(demo_bundle_dir() is None, reason="the demo bundle (resources/demo-bundle) is not shipped yet")
 def test_demo_with_the_shipped_demo_bundle(tmp_path, capsys):
+    assert demo_bundle_dir() is not None, "resources/demo-bundle is missing"
     code, out, err = run(capsys, "demo", "--library", tmp_path / "demo-lib", "--count", "60", "--json")
     assert code == 0, err
     d = json.loads(out)
