@@ -101,3 +101,18 @@ def test_anchor_keeps_the_query_side_near_its_start():
     free, anchored = distance(0.0), distance(PersonalizeConfig().anchor)
     assert PersonalizeConfig().anchor > 0
     assert 0 < anchored < 0.8 * free, (anchored, free)
+
+
+def test_query_grouped_order_is_a_permutation_with_each_query_contiguous():
+    from trainer.personalize.train import query_grouped_order
+
+    g = torch.Generator().manual_seed(0)
+    queries = torch.tensor([3, 0, 3, 1, 0, 3, 2, 1, 0, 3])
+    idx = torch.arange(10) * 7  # any pair indices
+    orders = [query_grouped_order(queries, idx, g) for _ in range(5)]
+    for out in orders:
+        assert sorted(out.tolist()) == idx.tolist()
+        seq = [int(queries[(idx == v).nonzero()[0, 0]]) for v in out.tolist()]
+        runs = [q for i, q in enumerate(seq) if i == 0 or seq[i - 1] != q]
+        assert len(runs) == len(set(seq)) == 4, seq  # one run per query
+    assert len({tuple(o.tolist()) for o in orders}) > 1  # and the order changes between epochs
