@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from PySide6.QtCore import QObject, Signal
 
@@ -28,9 +28,12 @@ class IndexJob(QObject):
     finished = Signal(object)  # IndexReport
     failed = Signal(object)  # the exception
 
-    def __init__(self, host: LibraryHost, parent: QObject | None = None):
+    def __init__(self, host: LibraryHost, parent: QObject | None = None, *,
+                 clock: Callable[[], float] = time.monotonic, interval_s: float = 0.1):
         super().__init__(parent)
         self.host = host
+        # The throttle's clock: tests drive it (one report per tick) instead of racing it.
+        self.clock, self.interval_s = clock, interval_s
         self._thread: threading.Thread | None = None
         self._control: Control | None = None
         self.last: Progress | None = None
@@ -43,13 +46,18 @@ class IndexJob(QObject):
     def paused(self) -> bool:
         return self._control is not None and self._control.paused
 
+    @property
+    def parked(self) -> bool:
+        """Paused and stopped between photos: no report comes until resume."""
+        return self._control is not None and self._control.parked
+
     def start(self, paths: Sequence[str | Path] = ()) -> bool:
         """Add ``paths`` as folders and index; False if a run is already going or no library is open."""
         lib = self.host.lib
         if self._thread is not None or lib is None:
             return False
         self._control, self.last = Control(), None
-        throttle = Throttle(0.1)
+        throttle = Throttle(self.interval_s)
         self._thread = threading.Thread(target=self._run, args=(lib, list(paths), self._control, throttle),
                                         name="cirsearch-index", daemon=True)
         self.started.emit()
@@ -78,7 +86,7 @@ class IndexJob(QObject):
 
     def _run(self, lib, paths: list, control: Control, throttle: Throttle) -> None:
         def progress(p: Progress) -> None:
-            if throttle.ready(time.monotonic(), final=not p.current):
+            if throttle.ready(self.clock(), final=not p.current):
                 self.host.relay.post(lambda: self._show(p))
 
         # The end is posted while the gate is still held: a library opened after this run

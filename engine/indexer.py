@@ -55,6 +55,7 @@ class Control:
         self._cancel = threading.Event()
         self._running = threading.Event()
         self._running.set()
+        self._parked = threading.Event()  # set while the indexer waits in wait_while_paused
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -74,8 +75,19 @@ class Control:
     def paused(self) -> bool:
         return not self._running.is_set()
 
+    @property
+    def parked(self) -> bool:
+        """True while the indexer is stopped between photos by a pause: nothing moves until resume."""
+        return self._parked.is_set()
+
     def wait_while_paused(self) -> None:
-        self._running.wait()
+        if self._running.is_set():
+            return
+        self._parked.set()
+        try:
+            self._running.wait()
+        finally:
+            self._parked.clear()
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+import threading
 import time
 
 import pytest
+from PySide6.QtCore import QCoreApplication
 
 from engine.runtime import Encoders
 from tests.engine.conftest import make_photos
@@ -23,14 +26,40 @@ def slow_encoder(monkeypatch):
 
 
 @pytest.fixture
+def encoder_gate(monkeypatch):
+    """The indexer's first vision batch runs; later ones wait until the test sets the gate.
+
+    A test acts while indexing is surely mid-run, however fast or loaded the machine is.
+    Only the indexing thread waits: a search on another thread never does.
+    """
+    real = Encoders.vision
+    gate, batches = threading.Event(), []
+
+    def gated(self, pixels):
+        if threading.current_thread().name == "cirsearch-index":
+            batches.append(len(pixels))
+            if len(batches) > 1:
+                assert gate.wait(60), "the test never opened the encoder gate"
+        return real(self, pixels)
+
+    monkeypatch.setattr(Encoders, "vision", gated)
+    yield gate
+    gate.set()
+
+
+@pytest.fixture
 def started(make_window, qtbot):
     w = make_window()
+    # The progress throttle's clock moves one second per reading: every report reaches the
+    # window, whatever the machine's speed (the throttle itself is tested in state/).
+    ticks = itertools.count()
+    w.index_job.clock = lambda: float(next(ticks))
     with qtbot.waitSignal(w.host.opened, timeout=20000):
         w.start()
     return w
 
 
-def test_progress_pause_resume_and_skipped_files(started, qtbot, tmp_path, slow_encoder):
+def test_progress_pause_resume_and_skipped_files(started, qtbot, tmp_path, encoder_gate):
     w = started
     folder = tmp_path / "many"
     make_photos(folder, 96, seed=5)
@@ -42,11 +71,13 @@ def test_progress_pause_resume_and_skipped_files(started, qtbot, tmp_path, slow_
     qtbot.waitUntil(lambda: any(p.phase == "encode" and 0 < p.done < p.total for p in seen), timeout=20000)
     w.panel.pause_button.click()
     assert w.index_job.paused and w.panel.pause_button.text() == "Resume"
-    qtbot.wait(300)  # a photo already taken may still finish
+    encoder_gate.set()  # the batch in flight finishes, then the indexer stops between photos
+    qtbot.waitUntil(lambda: w.index_job.parked, timeout=20000)
+    QCoreApplication.processEvents()  # reports posted before it stopped
     done = w.index_job.last.done
     assert "paused" in w.panel.line.text()
-    qtbot.wait(400)
-    assert w.index_job.last.done == done < 97, "nothing moves while paused"
+    qtbot.wait(200)
+    assert w.index_job.parked and w.index_job.last.done == done < 97, "nothing moves while paused"
     with qtbot.waitSignal(w.index_job.finished, timeout=60000) as fin:
         w.panel.pause_button.click()  # resume
     report = fin.args[0]
@@ -62,7 +93,7 @@ def test_progress_pause_resume_and_skipped_files(started, qtbot, tmp_path, slow_
     assert not w.panel.pause_button.isVisible()
 
 
-def test_progress_words_while_running(started, qtbot, tmp_path, slow_encoder):
+def test_progress_words_while_running(started, qtbot, tmp_path):
     w = started
     make_photos(tmp_path / "some", 48, seed=6)
     lines = []
@@ -74,7 +105,7 @@ def test_progress_words_while_running(started, qtbot, tmp_path, slow_encoder):
     assert w.panel.bar.value() == 100
 
 
-def test_cancel_keeps_what_is_done(started, qtbot, tmp_path, slow_encoder):
+def test_cancel_keeps_what_is_done(started, qtbot, tmp_path, encoder_gate):
     w = started
     make_photos(tmp_path / "big", 96, seed=7)
     seen = []
@@ -83,6 +114,7 @@ def test_cancel_keeps_what_is_done(started, qtbot, tmp_path, slow_encoder):
     qtbot.waitUntil(lambda: any(p.phase == "encode" and p.encoded > 0 for p in seen), timeout=20000)
     with qtbot.waitSignal(w.index_job.finished, timeout=30000) as fin:
         w.panel.cancel_button.click()
+        encoder_gate.set()
     report = fin.args[0]
     assert report.cancelled and 0 < report.encoded < 96
     assert "Stopped" in w.panel.line.text()
