@@ -16,6 +16,7 @@ from typing import Sequence
 COMMANDS = [
     "import_qure",
     "export",
+    "pretrain",
     "train",
     "eval",
     "mine",

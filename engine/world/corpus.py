@@ -2,9 +2,9 @@
 
 ``vocabulary_corpus()`` yields every wording the caption tables can produce (each template
 with each filler, for every attribute value and category), the fixed words of the caption
-shapes, a sample of whole captions, and everyday words a person might type into the demo
-app ("make it", "without", "instead", "please", colours and garments the world does not
-draw). Building the vocabulary file is the trainer's job (``trainer.vocab``); the engine
+shapes, a sample of whole captions and of garment descriptions (pretraining's texts), and
+everyday words a person might type into the demo app ("make it", "without", "instead",
+"please", colours and garments the world does not draw). Building the vocabulary file is the trainer's job (``trainer.vocab``); the engine
 only supplies the texts.
 """
 
@@ -16,6 +16,7 @@ import numpy as np
 
 from engine.world.attributes import CATEGORIES, VALUES, CATEGORY_ATTRIBUTES, all_garments
 from engine.world.captions import caption_pair
+from engine.world.descriptions import sampled_descriptions
 from engine.world.phrases import NOUNS, PATTERN_ADJ, RELATIONS, Statement, expand, fillers, templates
 
 # The fixed words of caption shapes (captions.py) and of things people type.
@@ -96,4 +97,6 @@ def vocabulary_corpus(samples: int = 3000, seed: int = 0) -> list[str]:
     # One word per text: the vocabulary builder cleans texts as queries, keeping 50 words.
     texts += SHAPE_WORDS.split() + EVERYDAY.split() + list(USER_PHRASES)
     texts += list(sampled_captions(samples, seed))
+    garments = [g for c in CATEGORIES for g in all_garments(c)]
+    texts += sampled_descriptions(garments, samples, seed)  # what image-text pretraining says
     return texts

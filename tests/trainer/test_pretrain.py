@@ -1,0 +1,190 @@
+"""Image-text pretraining on a generated world: the loss, the descriptions' positives, and
+the command end to end (then ``train --init`` from its run)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from engine.world.attributes import CATEGORIES, Garment, all_garments
+from engine.world.descriptions import describe, full_description
+from engine.world.layout import generate
+from engine.world.plan import WorldConfig
+from trainer.cli import main
+from trainer.losses import image_text_contrastive
+from trainer.pretrain import fits_matrix
+from trainer.run import CHECKPOINT, load_checkpoint, load_model, read_config, read_log
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def naive_itc(scores: np.ndarray, positive: np.ndarray, temp: float) -> float:
+    """Row by row and column by column, as the definition reads."""
+    bi, bt = scores.shape
+    i2t = 0.0
+    for i in range(bi):
+        logits = scores[i] / temp
+        log_z = math.log(sum(math.exp(v) for v in logits))
+        pos = [j for j in range(bt) if positive[i, j]]
+        i2t += -sum(logits[j] - log_z for j in pos) / len(pos)
+    t2i = 0.0
+    for j in range(bt):
+        logits = scores[:, j] / temp
+        log_z = math.log(sum(math.exp(v) for v in logits))
+        pos = [i for i in range(bi) if positive[i, j]]
+        t2i += -sum(logits[i] - log_z for i in pos) / len(pos)
+    return (i2t / bi + t2i / bt) / 2
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_itc_loss_matches_a_naive_implementation(seed):
+    rng = np.random.default_rng(seed)
+    b = 7
+    scores = rng.uniform(-1, 1, size=(b, b))
+    positive = np.eye(b, dtype=bool) | (rng.random((b, b)) < 0.25)
+    got = image_text_contrastive(torch.tensor(scores), torch.tensor(positive), 0.07)
+    assert float(got) == pytest.approx(naive_itc(scores, positive, 0.07), rel=1e-9)
+
+
+def test_itc_with_one_positive_each_is_symmetric_infonce():
+    scores = torch.randn(5, 5, dtype=torch.float64)
+    want = (torch.nn.functional.cross_entropy(scores / 0.1, torch.arange(5))
+            + torch.nn.functional.cross_entropy(scores.T / 0.1, torch.arange(5))) / 2
+    got = image_text_contrastive(scores, torch.eye(5, dtype=torch.bool), 0.1)
+    assert float(got) == pytest.approx(float(want), rel=1e-12)
+
+
+def test_itc_refuses_a_row_without_positives():
+    positive = torch.eye(3, dtype=torch.bool)
+    positive[1, 1] = False
+    with pytest.raises(ValueError, match="positive"):
+        image_text_contrastive(torch.zeros(3, 3), positive, 0.1)
+
+
+def test_more_positives_lower_the_loss_for_the_images_they_fit():
+    """A text true of two images must not push either away."""
+    scores = torch.tensor([[1.0, 0.0], [1.0, 0.0]])  # both images score text 0 high
+    one = image_text_contrastive(scores, torch.eye(2, dtype=torch.bool), 0.1)
+    both = image_text_contrastive(scores, torch.tensor([[True, False], [True, True]]), 0.1)
+    assert float(both) < float(one)
+
+
+def test_descriptions_fit_their_garment_and_say_its_words():
+    rng = np.random.default_rng(0)
+    garments = [g for c in CATEGORIES for g in all_garments(c)]
+    for g in garments[::7]:
+        d = describe(g, rng, omit=0.3)
+        assert d.fits(g) and d.stated[0] == ("category", g.category)
+        full = full_description(g, rng)
+        assert {a for a, _ in full.stated} == {"category", *g.attributes}
+        assert full.fits(g)
+        for other in garments[::53]:
+            assert full.fits(other) == (other == g), "a full description fits its combination only"
+    red = Garment("dress", "red", "striped", "long", "round", "short")
+    text = [describe(red, np.random.default_rng(s), omit=0.0).text for s in range(30)]
+    assert all("red" in t and "dress" in t for t in text)
+    assert len(set(text)) > 10, "wordings and orders vary"
+
+
+def test_partial_descriptions_fit_every_garment_they_are_true_of():
+    rng = np.random.default_rng(3)
+    garments = list(all_garments("shirt"))
+    descriptions = [describe(g, rng, omit=0.6) for g in garments[:20]]
+    m = fits_matrix(garments[:20], descriptions).numpy()
+    assert m.diagonal().all()
+    for i, g in enumerate(garments[:20]):
+        for j, d in enumerate(descriptions):
+            want = all(g.category == v if a == "category" else g.get(a) == v for a, v in d.stated)
+            assert m[i, j] == want
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    cfg = WorldConfig(seed=3, train_images=90, train_triplets=24, eval_images=36, eval_triplets=6,
+                      train_renders=2, eval_renders=2, image_size=64)
+    return generate(cfg, tmp_path_factory.mktemp("pw") / "world")
+
+
+def _pretrain(world, out, *extra):
+    return main(["pretrain", "--data-root", str(world), "--out", str(out), "--batch-size", "8", "--epochs", "2",
+                 "--max-steps-per-epoch", "3", "--log-every", "1", "--threads", "1", "--vocab-size", "400", *extra])
+
+
+def test_pretrain_writes_a_run_that_train_init_starts_from(tmp_path, world, capsys):
+    out = tmp_path / "pre"
+    assert _pretrain(world, out) == 0
+    cfg = read_config(out)
+    assert cfg["method"] == "pretrain" and cfg["pretraining"]["epochs"] == 2
+    epochs = [r for r in read_log(out) if r["kind"] == "epoch"]
+    assert [r["epoch"] for r in epochs] == [0, 1]
+    for r in epochs:
+        assert {"probe_p@5", "probe_colour", "probe_sleeves"} <= set(r["val"])
+        assert 0.0 <= r["val"]["probe_p@5"] <= 100.0
+    steps = [r for r in read_log(out) if r["kind"] == "step"]
+    assert len(steps) == 6 and all(math.isfinite(r["loss"]) for r in steps)
+    model, _, meta = load_model(out)
+    best = max(r["val"]["probe_p@5"] for r in epochs)
+    assert meta["metrics"]["probe_p@5"] == best, "best.pt is the epoch with the best probe"
+
+    # the CIR stage starts from the pretrained weights
+    cir = tmp_path / "cir"
+    code = main(["train", "--dataset", "fashioniq", "--data-root", str(world), "--method", "contrastive",
+                 "--init", str(out), "--out", str(cir), "--epochs", "1", "--batch-size", "4",
+                 "--max-steps-per-epoch", "2", "--threads", "1"])
+    assert code == 0
+    assert json.loads((cir / "config.json").read_text())["init_meta"]["method"] == "pretrain"
+    start = load_checkpoint(out / "best.pt")["model"]
+    first_cir = load_checkpoint(cir / CHECKPOINT)["model"]
+    assert set(start) == set(first_cir)
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_pretraining_changes_the_weights_it_should(tmp_path, world):
+    out = tmp_path / "pre"
+    assert _pretrain(world, out, "--epochs", "1") == 0
+    torch.manual_seed(0)
+    after = load_checkpoint(out / CHECKPOINT)["model"]
+    from trainer.run import model_from_payload
+
+    fresh = _fresh(out)
+    for prefix in ("vision.", "qformer.", "vision_proj.", "text_proj.", "query_tokens"):
+        assert any(not torch.equal(after[k], fresh[k]) for k in after if k.startswith(prefix)), prefix
+    assert model_from_payload(load_checkpoint(out / CHECKPOINT)) is not None
+
+
+def _fresh(out):
+    """The starting weights of a fresh pretraining run with seed 0."""
+    from engine.text import Tokenizer
+    from trainer.model import TINY, build_model
+    from trainer.scratch import widen_qformer_init
+
+    torch.manual_seed(0)
+    model = build_model(TINY, vocab_size=Tokenizer(out / "vocab.txt").vocab_size)
+    widen_qformer_init(model, 0.1)
+    return model.state_dict()
+
+
+def test_pause_and_resume_equal_an_uninterrupted_run(tmp_path, world):
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    assert _pretrain(world, whole) == 0
+    assert _pretrain(world, parts, "--pause-after", "1") == 0
+    assert [r["epoch"] for r in read_log(parts) if r["kind"] == "epoch"] == [0]
+    assert main(["pretrain", "--out", str(parts), "--resume", "--threads", "1"]) == 0
+    a, b = load_checkpoint(whole / CHECKPOINT)["model"], load_checkpoint(parts / CHECKPOINT)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path, world, capsys):
+    assert main(["pretrain", "--data-root", str(tmp_path), "--out", str(tmp_path / "x"), "--threads", "1"]) == 2
+    assert "not a generated world" in capsys.readouterr().err
+    out = tmp_path / "pre"
+    assert _pretrain(world, out, "--epochs", "1") == 0
+    assert _pretrain(world, out) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert main(["pretrain", "--data-root", str(world), "--out", str(tmp_path / "y"), "--split", "nope",
+                 "--threads", "1"]) == 2
+    assert "no split 'nope'" in capsys.readouterr().err

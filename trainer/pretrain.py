@@ -1,0 +1,243 @@
+"""Image-text pretraining on a generated world: the analogue of BLIP-2's first stage for a
+model that has no pretrained weights to start from (the tiny demo model).
+
+QuRe, SPRC and SPN all fine-tune a BLIP-2 whose vision tower, Q-Former and projections
+already tie images to words. The world knows every image's attributes, so it can say in
+words what each image shows (``engine.world.descriptions``: "a green checked long-sleeved
+dress with a v-neck", attributes in any order, some left out) and train the same parts
+the same way: image-text contrastive learning (ITC) between an image's target tokens and
+the [CLS] feature of a description, the image's score being the max over its tokens
+(BLIP-2's ``sim_i2t``), with the learned temperature.
+
+A description that leaves attributes out is true of many images: "a green dress" fits
+every green dress in the batch. Those pairs are positives, not negatives (the world knows
+which: ``Description.fits``); each direction's cross-entropy spreads its target over the
+row's positives (``trainer.losses.image_text_contrastive``).
+
+Each epoch ends with a probe on another split: for every distinct garment there, its
+full description ranks the split's images; P@5 is the share of the top 5 with exactly
+that garment, and per attribute the share that agree on it. The run folder it writes is
+one that ``train --init`` starts from (config.json with ``"method": "pretrain"``,
+vocab.txt, best.pt by probe P@5, checkpoint.pt to resume).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from engine.text import Tokenizer
+from engine.world.attributes import Garment
+from engine.world.descriptions import Description, describe, full_description
+from engine.world.errors import WorldError
+from engine.world.layout import read_world
+
+from . import run
+from .data.errors import DataError
+from .data.images import MemoryPixelBank
+from .losses import image_text_contrastive
+from .model import QuReModel, score
+from .schedule import lr_at
+
+Log = Callable[[str], None]
+METHOD = "pretrain"
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    epochs: int = 12
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    warmup_steps: int = 50
+    min_lr_ratio: float = 0.01
+    omit: float = 0.3  # chance each attribute is left out of a description
+    temp_floor: float = 1e-3
+    seed: int = 0
+    log_every: int = 20
+    max_steps_per_epoch: int | None = None  # smoke runs
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 2:
+            raise ValueError("epochs must be positive and the batch at least 2")
+        if not 0.0 <= self.omit < 1.0:
+            raise ValueError("omit must be in [0, 1)")
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "PretrainConfig":
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass
+class WorldImages:
+    """One split of a world, decoded at the model's size and kept in memory."""
+
+    names: list[str]
+    garments: list[Garment]
+    bank: MemoryPixelBank
+
+
+def load_world_images(root: str | Path, split: str, model: QuReModel,
+                      categories: Sequence[str] | None = None) -> WorldImages:
+    try:
+        world = read_world(root)
+    except WorldError as e:
+        raise DataError(f"{root}: not a generated world ({e})") from None
+    cats = list(categories or world.meta["categories"])
+    unknown = [c for c in cats if (c, split) not in world.splits]
+    if unknown:
+        raise DataError(f"{root}: no split {split!r} for {', '.join(unknown)}")
+    names = [n for c in cats for n in world.splits[(c, split)]]
+    if len(names) < 2:
+        raise DataError(f"{root}: the {split} split has {len(names)} images; pretraining needs at least 2")
+    bank = MemoryPixelBank.load({n: world.image_path(n) for n in names}, names, model.cfg.image)
+    return WorldImages(names, [world.attributes[n] for n in names], bank)
+
+
+def fits_matrix(garments: Sequence[Garment], descriptions: Sequence[Description]) -> torch.Tensor:
+    """(B_img, B_txt) bool: description j is true of garment i."""
+    return torch.tensor([[d.fits(g) for d in descriptions] for g in garments], dtype=torch.bool)
+
+
+def itc_scores(model: QuReModel, pixels: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B_img, B_txt): max over each image's target tokens of <token, text [CLS] feature>."""
+    tokens = model.encode_target(pixels)  # (Bi, Q, E)
+    text = model.encode_text(ids, mask)  # (Bt, E)
+    return score(text, tokens).T  # (Bi, Bt)
+
+
+# --------------------------------------------------------------------------- probe
+
+
+@torch.no_grad()
+def probe(model: QuReModel, images: WorldImages, tok: Tokenizer, seed: int = 0, batch: int = 256,
+          device: torch.device = torch.device("cpu")) -> dict[str, float]:
+    """Text -> image retrieval with full descriptions (see the module doc), in percent."""
+    was_training = model.training
+    model.eval()
+    n = len(images.names)
+    tokens = torch.cat([model.encode_target(images.bank.batch(np.arange(i, min(i + batch, n))).to(device))
+                        for i in range(0, n, batch)])  # (N, Q, E)
+    combos = sorted(set(images.garments))
+    rng = np.random.default_rng([seed, 11])
+    ids, mask = tok.encode([full_description(g, rng).text for g in combos])
+    text = model.encode_text(torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device))  # (C, E)
+    top = score(text, tokens).topk(min(5, n), dim=1).indices.cpu().numpy()  # (C, 5)
+    model.train(was_training)
+    exact, agree = [], {}
+    for g, row in zip(combos, top):
+        hits = [images.garments[int(i)] for i in row]
+        exact.append(np.mean([h == g for h in hits]))
+        for a in g.attributes:
+            agree.setdefault(a, []).append(np.mean([h.category == g.category and h.get(a) == g.get(a) for h in hits]))
+    out = {"probe_p@5": 100.0 * float(np.mean(exact))}
+    out.update({f"probe_{a}": 100.0 * float(np.mean(v)) for a, v in sorted(agree.items())})
+    return out
+
+
+# --------------------------------------------------------------------------- loop
+
+
+class Pretrainer:
+    def __init__(self, run_dir: Path, model: QuReModel, tok: Tokenizer, train: WorldImages,
+                 probe_images: WorldImages | None, cfg: PretrainConfig, log: Log,
+                 device: torch.device = torch.device("cpu")):
+        self.run_dir, self.model, self.tok, self.train, self.probe_images = run_dir, model, tok, train, probe_images
+        self.cfg, self.log, self.device = cfg, log, device
+        model.to(device)
+        params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.epoch, self.step, self.best = 0, 0, None
+        n = len(train.names)
+        self.steps_per_epoch = max(1, n // cfg.batch_size) if n >= cfg.batch_size else 1
+        if cfg.max_steps_per_epoch:
+            self.steps_per_epoch = min(self.steps_per_epoch, cfg.max_steps_per_epoch)
+
+    def resume_from(self, payload: dict[str, Any]) -> None:
+        if "optimizer" not in payload:
+            raise run.RunError("this checkpoint cannot be resumed (no optimizer state)")
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.epoch, self.step, self.best = payload["epoch"] + 1, payload["step"], payload.get("best")
+        torch.set_rng_state(payload["rng_cpu"])
+
+    def _batch(self, ids: np.ndarray, rng: np.random.Generator):
+        garments = [self.train.garments[int(i)] for i in ids]
+        descriptions = [describe(g, rng, self.cfg.omit) for g in garments]
+        tid, tmask = self.tok.encode([d.text for d in descriptions])
+        dev = self.device
+        return (self.train.bank.batch(ids).to(dev), torch.from_numpy(tid).to(dev), torch.from_numpy(tmask).to(dev),
+                fits_matrix(garments, descriptions).to(dev))
+
+    def _epoch(self, epoch: int) -> float:
+        cfg, model = self.cfg, self.model
+        model.train()
+        rng = np.random.default_rng([cfg.seed, epoch])  # order and wording depend on (seed, epoch) only
+        order = rng.permutation(len(self.train.names))
+        b = min(cfg.batch_size, len(order))
+        losses = []
+        for s in range(self.steps_per_epoch):
+            lr = lr_at(cfg.lr, epoch, cfg.epochs, self.step, cfg.warmup_steps, cfg.min_lr_ratio)
+            for g in self.optimizer.param_groups:
+                g["lr"] = lr
+            pixels, ids, mask, positive = self._batch(order[s * b:(s + 1) * b], rng)
+            loss = image_text_contrastive(itc_scores(model, pixels, ids, mask), positive, model.temp, cfg.temp_floor)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            losses.append(float(loss.detach()))
+            self.step += 1
+            if self.step % cfg.log_every == 0:
+                run.append_log(self.run_dir, {"kind": "step", "epoch": epoch, "step": self.step, "loss": losses[-1],
+                                              "lr": lr, "temp": float(model.temp.detach())})
+        return float(np.mean(losses))
+
+    def _checkpoint(self, epoch: int, metrics: dict[str, float]) -> None:
+        payload = run.weights_payload(self.model, epoch, self.step, metrics)
+        payload["model"] = {k: v.cpu() for k, v in payload["model"].items()}
+        value = metrics.get("probe_p@5")
+        improved = value is not None and (self.best is None or value > self.best)
+        if improved:
+            self.best = value
+        full = {**payload, "optimizer": self.optimizer.state_dict(), "rng_cpu": torch.get_rng_state(),
+                "best": self.best, "resumable": True}
+        run.atomic_save(full, self.run_dir / run.CHECKPOINT)
+        if improved or self.best is None:
+            run.atomic_save(payload, self.run_dir / run.BEST)
+
+    def fit(self, pause_after: int | None = None) -> dict[str, Any]:
+        cfg, last = self.cfg, {}
+        stop = cfg.epochs if pause_after is None else min(cfg.epochs, self.epoch + pause_after)
+        while self.epoch < stop:
+            t0 = time.perf_counter()
+            loss = self._epoch(self.epoch)
+            metrics = probe(self.model, self.probe_images, self.tok, cfg.seed, device=self.device) \
+                if self.probe_images else {}
+            last = {"kind": "epoch", "epoch": self.epoch, "loss": loss, "val": metrics,
+                    "seconds": round(time.perf_counter() - t0, 1)}
+            run.append_log(self.run_dir, last)
+            self._checkpoint(self.epoch, metrics)
+            run.plot_log(self.run_dir)
+            shown = "  ".join(f"{k.removeprefix('probe_')} {v:.1f}" for k, v in metrics.items())
+            self.log(f"epoch {self.epoch + 1}/{cfg.epochs}  loss {loss:.4f}  {shown}  ({last['seconds']:.0f} s)")
+            self.epoch += 1
+        return last
+
+
+def start_pretrain_run(run_dir: Path, model: QuReModel, vocab_path: Path, cfg: PretrainConfig,
+                       data: dict[str, Any], extra: dict[str, Any]) -> None:
+    """Create RUN (config.json, vocab.txt). Refuses a folder that already holds a run."""
+    if (run_dir / run.CONFIG).exists():
+        raise run.RunError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if Path(vocab_path).resolve() != (run_dir / run.VOCAB).resolve():
+        (run_dir / run.VOCAB).write_bytes(Path(vocab_path).read_bytes())
+    vocab_size = Tokenizer(run_dir / run.VOCAB, model.cfg.text_spec()).vocab_size
+    if vocab_size != model.cfg.qformer.vocab_size:
+        raise run.RunError(f"vocabulary size {vocab_size} != the model's {model.cfg.qformer.vocab_size}")
+    run.write_config(run_dir, model, vocab_size,
+                     {"method": METHOD, "pretraining": asdict(cfg), "data": data, "seed": cfg.seed, **extra})
