@@ -188,3 +188,17 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, world, capsys):
     assert main(["pretrain", "--data-root", str(world), "--out", str(tmp_path / "y"), "--split", "nope",
                  "--threads", "1"]) == 2
     assert "no split 'nope'" in capsys.readouterr().err
+
+
+def test_cir_stage_with_a_frozen_vision_tower_keeps_it(tmp_path, world):
+    out, cir = tmp_path / "pre", tmp_path / "cir"
+    assert _pretrain(world, out, "--epochs", "1") == 0
+    code = main(["train", "--dataset", "fashioniq", "--data-root", str(world), "--method", "contrastive",
+                 "--init", str(out), "--out", str(cir), "--epochs", "1", "--batch-size", "4",
+                 "--max-steps-per-epoch", "2", "--threads", "1", "--freeze-vision"])
+    assert code == 0
+    start, end = load_checkpoint(out / "best.pt")["model"], load_checkpoint(cir / CHECKPOINT)["model"]
+    assert all(torch.equal(start[k], end[k]) for k in start if k.startswith("vision."))
+    assert any(not torch.equal(start[k], end[k]) for k in start if k.startswith("qformer."))
+    model, _, _ = load_model(cir)
+    assert model.cfg.freeze_vision and not any(p.requires_grad for p in model.vision.parameters())

@@ -44,6 +44,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vocab", type=Path, default=None,
                    help="WordPiece vocab.txt (vitl: bert-base-uncased's; tiny: built from the captions if absent)")
     p.add_argument("--vocab-size", type=int, default=1000, help="tiny: size of the vocabulary built from captions")
+    p.add_argument("--freeze-vision", action="store_true",
+                   help="keep the vision tower (and so every image's ViT tokens) fixed, as QuRe keeps BLIP-2's; "
+                        "the tokens are computed once and cached (after pretrain: several times faster)")
     p.add_argument("--scratch-init-std", type=float, default=None,
                    help="fresh models: re-draw the Q-Former's Linear weights from N(0, STD) "
                         "(default 0.1 for tiny, where BERT's 0.02 stalls training; 0 keeps BERT's)")
@@ -143,6 +146,8 @@ def _initial_model(args, d):
         model, vocab, meta = run.load_model(args.init, which="best")
         if args.model and args.model != model.cfg.name:
             raise run.RunError(f"--init {args.init} holds a {model.cfg.name} model, not {args.model}")
+        if args.freeze_vision:
+            freeze_vision(model)
         model.train()
         return model, vocab, {k: meta.get(k) for k in ("method", "epoch", "metrics", "seed")}
     name = args.model or "tiny"
@@ -159,7 +164,15 @@ def _initial_model(args, d):
         from trainer.scratch import widen_qformer_init
 
         widen_qformer_init(model, std)
+    if args.freeze_vision:
+        freeze_vision(model)
     return model, Path(vocab), None
+
+
+def freeze_vision(model) -> None:
+    """Fix the vision tower (recorded in the model's config, so export and reload agree)."""
+    model.cfg = model.cfg.replace(freeze_vision=True)
+    model.vision.requires_grad_(False)
 
 
 def scratch_std(args, model_name: str) -> float:
