@@ -6,8 +6,15 @@
   evaluation keeps it), so dumped rankings may contain it.
 - CIRR: the reference removed from every ranking; R@1/5/10/50; R_subset@1/2/3 over the
   ``img_set`` members; test1 has no labels: ``cirr_submission`` writes the two files.
+- CIRCO: the reference kept, as CIRCO's own evaluation does; mAP@5/10/25/50 over every
+  ground truth, R@5/10/25/50 of the target; test has no labels: ``circo_submission``
+  writes the server's file.
 - Demo world: when the data root holds the world's attributes file, relevance P@5 against
-  every image that satisfies the query (``engine.world``'s relevance), besides recall.
+  every image that satisfies the query (``engine.world``'s relevance) and mAP@K against
+  its exact matches, besides recall.
+
+Ranking takes an ``Encoder`` (``ModelEncoder`` for a PyTorch model; a bundle's ONNX
+graphs in ``trainer.bundle_eval``), so both are ranked and scored by the same code.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -26,7 +33,9 @@ from .data.images import ImageBank
 from .data.queries import Queries
 from .data.splits import CIRSplit
 from .encode import encode_queries, encode_targets
-from .metrics import cirr_summary, fiq_summary, recall_at, subset_ranks, target_ranks, top_k
+from .metrics import (
+    MAP_KS, circo_summary, cirr_summary, fiq_summary, map_at, recall_at, subset_ranks, target_ranks, top_k,
+)
 from .mining import chunked_scores
 from .model import QuReModel
 
@@ -53,6 +62,40 @@ class GroupRanking:
     sub_top: list[list[int]] = field(default_factory=list)  # CIRR: members (bank ids) best first
 
 
+class Encoder(Protocol):
+    """What ranking needs from a model: composed query vectors and target tokens."""
+
+    def queries(
+        self, bank: ImageBank, ref_ids: np.ndarray, input_ids: np.ndarray, attention_mask: np.ndarray
+    ) -> torch.Tensor:
+        """(M, E) float32 composed queries: reference bank ids (M,), token ids and mask (M, L)."""
+        ...
+
+    def targets(self, bank: ImageBank, ids: np.ndarray) -> torch.Tensor:
+        """(N, Q, E) float32 target tokens of the bank images ``ids``."""
+        ...
+
+
+@dataclass(frozen=True)
+class ModelEncoder:
+    """A ``QuReModel`` (in eval mode) as an ``Encoder``, batched as ``opt`` says."""
+
+    model: QuReModel
+    opt: EvalOptions
+
+    def queries(
+        self, bank: ImageBank, ref_ids: np.ndarray, input_ids: np.ndarray, attention_mask: np.ndarray
+    ) -> torch.Tensor:
+        o = self.opt
+        return encode_queries(
+            self.model, bank, ref_ids, input_ids, attention_mask, o.device, o.batch_size, o.amp, o.num_workers
+        )  # (M, E)
+
+    def targets(self, bank: ImageBank, ids: np.ndarray) -> torch.Tensor:
+        o = self.opt
+        return encode_targets(self.model, bank, ids, o.device, o.batch_size, o.amp, o.num_workers)  # (N, Q, E)
+
+
 def rank_split(
     model: QuReModel, split: CIRSplit, bank: ImageBank, queries: Queries, opt: EvalOptions
 ) -> list[GroupRanking]:
@@ -60,19 +103,23 @@ def rank_split(
     was_training = model.training
     model.eval()
     try:
-        q_all = encode_queries(
-            model, bank, queries.ref, queries.input_ids, queries.attention_mask, opt.device, opt.batch_size, opt.amp,
-            opt.num_workers,
-        )  # (M, E)
-        out = []
-        for g, corpus in enumerate(queries.corpus_ids):
-            rows = np.flatnonzero(queries.group == g)
-            if len(rows):
-                t = encode_targets(model, bank, corpus, opt.device, opt.batch_size, opt.amp, opt.num_workers)  # (N_g, Q, E)
-                out.append(_rank_group(split, queries, corpus, rows, q_all, t, opt, g))
-        return out
+        return rank_with(ModelEncoder(model, opt), split, bank, queries, opt)
     finally:
         model.train(was_training)
+
+
+def rank_with(
+    encoder: Encoder, split: CIRSplit, bank: ImageBank, queries: Queries, opt: EvalOptions
+) -> list[GroupRanking]:
+    """``rank_split`` for any encoder (a model, a bundle's ONNX graphs)."""
+    q_all = encoder.queries(bank, queries.ref, queries.input_ids, queries.attention_mask)  # (M, E)
+    out = []
+    for g, corpus in enumerate(queries.corpus_ids):
+        rows = np.flatnonzero(queries.group == g)
+        if len(rows):
+            t = encoder.targets(bank, corpus)  # (N_g, Q, E)
+            out.append(_rank_group(split, queries, corpus, rows, q_all, t, opt, g))
+    return out
 
 
 def _rank_group(split, queries, corpus, rows, q_all, t, opt, g) -> GroupRanking:
@@ -115,12 +162,18 @@ def _rank_group(split, queries, corpus, rows, q_all, t, opt, g) -> GroupRanking:
 # --------------------------------------------------------------------------- metrics
 
 
-def metrics_of(split: CIRSplit, rankings: list[GroupRanking]) -> dict[str, float]:
+def metrics_of(split: CIRSplit, rankings: list[GroupRanking], bank: ImageBank | None = None) -> dict[str, float]:
+    """The dataset's metrics of labelled rankings ({} when unlabelled); CIRCO needs ``bank``."""
     if any(r.ranks is None for r in rankings):
         return {}
     if split.dataset == "cirr":
         r = rankings[0]
         return cirr_summary(r.ranks, r.sub_ranks)
+    if split.dataset == "circo":
+        if bank is None:
+            raise ValueError("CIRCO's mAP@K needs the image bank")
+        r = rankings[0]
+        return circo_summary(r.ranks, r.top, [bank.indices(split.triplets[int(i)].ground_truth) for i in r.rows])
     per_cat = {r.group: {"R@10": recall_at(r.ranks, 10), "R@50": recall_at(r.ranks, 50)} for r in rankings}
     return fiq_summary(per_cat)
 
@@ -129,21 +182,41 @@ def evaluate_split(
     model: QuReModel, split: CIRSplit, bank: ImageBank, queries: Queries, opt: EvalOptions
 ) -> tuple[dict[str, float], list[GroupRanking]]:
     """Metrics of a labelled split (plus world relevance when available) and the rankings."""
+    _check_index(split)
+    rankings = rank_split(model, split, bank, queries, opt)
+    return score_rankings(split, bank, rankings), rankings
+
+
+def evaluate_with(
+    encoder: Encoder, split: CIRSplit, bank: ImageBank, queries: Queries, opt: EvalOptions
+) -> tuple[dict[str, float], list[GroupRanking]]:
+    """``evaluate_split`` for any encoder."""
+    _check_index(split)
+    rankings = rank_with(encoder, split, bank, queries, opt)
+    return score_rankings(split, bank, rankings), rankings
+
+
+def score_rankings(split: CIRSplit, bank: ImageBank, rankings: list[GroupRanking]) -> dict[str, float]:
+    """``metrics_of`` plus, on the demo world, ``world_relevance``."""
+    metrics = metrics_of(split, rankings, bank)
+    metrics.update(world_relevance(split, bank, rankings))
+    return metrics
+
+
+def _check_index(split: CIRSplit) -> None:
     if split.missing_targets:
         raise DataError(
             f"{split.root}: {split.missing_targets} {split.split} target(s) are missing from the image split lists; "
             "recall over such an index is not comparable"
         )
-    rankings = rank_split(model, split, bank, queries, opt)
-    metrics = metrics_of(split, rankings)
-    metrics.update(world_relevance(split, bank, rankings))
-    return metrics, rankings
 
 
 def world_relevance(split: CIRSplit, bank: ImageBank, rankings: list[GroupRanking]) -> dict[str, float]:
     """On the demo world (a root with ``world.json`` and ``attributes.json``): relevance
     P@5 against every image that satisfies the query, and attribute agreement @10
-    (``engine.world.metrics``; both drop the reference). Percentages. Empty elsewhere."""
+    (``engine.world.metrics``; both drop the reference); mAP@5/10/25/50 (CIRCO's
+    definition) against the query's exact matches, reference dropped likewise
+    (``world_map``). Percentages. Empty elsewhere."""
     root = Path(split.root)
     if split.dataset != "fashioniq" or not (root / "world.json").is_file() or not (root / "attributes.json").is_file():
         return {}
@@ -157,7 +230,30 @@ def world_relevance(split: CIRSplit, bank: ImageBank, rankings: list[GroupRankin
     return {
         "P@5": 100.0 * mean_precision_at_k(names, queries, attributes, k=5),
         "agree@10": 100.0 * mean_attribute_agreement_at_k(names, queries, attributes, k=10),
+        **world_map(split, bank, rankings, attributes),
     }
+
+
+def world_map(
+    split: CIRSplit, bank: ImageBank, rankings: list[GroupRanking], attributes: dict, ks: tuple[int, ...] = MAP_KS
+) -> dict[str, float]:
+    """mAP@K on the demo world: a query's ground truths are the images of its group's
+    corpus whose attributes equal the target's, the reference excepted (its exact
+    matches: the target and its look-alike renders). The reference is dropped from the
+    ranking, as for P@5, so a top-50 that held it leaves place 50 empty (a miss)."""
+    ranked, truths = [], []
+    for r in rankings:
+        by_garment: dict[Any, list[str]] = {}
+        for n in split.corpus[r.group]:
+            by_garment.setdefault(attributes.get(n), []).append(n)
+        for j, row in enumerate(r.rows):
+            t = split.triplets[int(row)]
+            ref = bank.index(t.reference)
+            ranked.append([int(b) for b in r.top[j] if b != ref])
+            truths.append(bank.indices([n for n in by_garment.get(attributes[t.target], []) if n != t.reference]))
+    width = max((len(x) for x in ranked), default=0)
+    padded = np.asarray([x + [-1] * (width - len(x)) for x in ranked], dtype=np.int64).reshape(len(ranked), width)
+    return map_at(padded, truths, ks)
 
 
 @functools.lru_cache(maxsize=4)
@@ -195,3 +291,14 @@ def cirr_submission(split: CIRSplit, bank: ImageBank, rankings: list[GroupRankin
             recall[pid] = [bank.names[int(b)] for b in r.top[j][:50]]
             subset[pid] = [bank.names[int(b)] for b in r.sub_top[j][:3]]
     return recall, subset
+
+
+def circo_submission(split: CIRSplit, bank: ImageBank, rankings: list[GroupRanking]) -> dict[str, list[int]]:
+    """CIRCO's test-server file: {query id as a string: its top-50 COCO image ids (ints)}."""
+    if split.dataset != "circo":
+        raise ValueError("a CIRCO submission file needs a CIRCO split")
+    out: dict[str, list[int]] = {}
+    for r in rankings:
+        for j, row in enumerate(r.rows):
+            out[str(split.triplets[int(row)].pair_id)] = [int(bank.names[int(b)]) for b in r.top[j][:50]]
+    return out

@@ -21,14 +21,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine.preprocess import ImageSpec
 from engine.text import Tokenizer
 
 from .data.errors import DataError
 from .data.fashioniq import join_captions
 from .data.images import MemoryPixelBank
 from .data.jsonio import read_json
-from .encode import encode_queries, encode_targets
-from .evaluate import EvalOptions
+from .evaluate import Encoder, EvalOptions, ModelEncoder
 from .metrics import preference_rate
 from .model import QuReModel, score
 
@@ -87,27 +87,31 @@ def evaluate_hpfiq(
     model: QuReModel, items: list[HPItem], tokenizer: Tokenizer, opt: EvalOptions
 ) -> dict[str, Any]:
     """{"preference_rate": %, "counted": items with s1 > s2, "items": all items}."""
+    was_training = model.training
+    model.eval()
+    try:
+        return hpfiq_with(ModelEncoder(model, opt), model.cfg.image, items, tokenizer)
+    finally:
+        model.train(was_training)
+
+
+def hpfiq_with(encoder: Encoder, spec: ImageSpec, items: list[HPItem], tokenizer: Tokenizer) -> dict[str, Any]:
+    """``evaluate_hpfiq`` for any encoder (a model, a bundle), images prepared as ``spec`` says."""
     if not items:
         raise DataError("the HP-FashionIQ file holds no items")
     files = sorted({str(p) for it in items for p in (it.reference, *it.set1, *it.set2)})
     absent = [f for f in files if not Path(f).is_file()]
     if absent:
         raise DataError(f"{len(absent)} HP-FashionIQ image(s) not found, e.g. {absent[:3]}")
-    bank = MemoryPixelBank.load({f: Path(f) for f in files}, files, model.cfg.image)
-    was_training = model.training
-    model.eval()
-    try:
-        ids, mask = tokenizer.encode([it.sentence for it in items])
-        ref = bank.indices([str(it.reference) for it in items])
-        q = encode_queries(model, bank, ref, ids, mask, opt.device, opt.batch_size, opt.amp)  # (M, E)
-        t = encode_targets(model, bank, np.arange(len(bank)), opt.device, opt.batch_size, opt.amp)  # (N, Q, E)
-        s1, s2 = np.zeros(len(items)), np.zeros(len(items))
-        with torch.no_grad():
-            for i, it in enumerate(items):
-                for out, paths in ((s1, it.set1), (s2, it.set2)):
-                    rows = torch.as_tensor(bank.indices([str(p) for p in paths]), device=t.device)
-                    out[i] = float(score(q[i : i + 1], t[rows]).mean())
-    finally:
-        model.train(was_training)
+    bank = MemoryPixelBank.load({f: Path(f) for f in files}, files, spec)
+    ids, mask = tokenizer.encode([it.sentence for it in items])
+    q = encoder.queries(bank, bank.indices([str(it.reference) for it in items]), ids, mask)  # (M, E)
+    t = encoder.targets(bank, np.arange(len(bank)))  # (N, Q, E)
+    s1, s2 = np.zeros(len(items)), np.zeros(len(items))
+    with torch.no_grad():
+        for i, it in enumerate(items):
+            for out, paths in ((s1, it.set1), (s2, it.set2)):
+                rows = torch.as_tensor(bank.indices([str(p) for p in paths]), device=t.device)
+                out[i] = float(score(q[i : i + 1], t[rows]).mean())
     rate, counted = preference_rate(s1, s2, np.asarray([it.preferred for it in items]))
     return {"preference_rate": rate, "counted": counted, "items": len(items)}

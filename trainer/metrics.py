@@ -9,15 +9,20 @@ percentage of queries whose target rank is below K.
   categories and the headline ``(mean R@10 + mean R@50) / 2``.
 - CIRR: R@1/5/10/50 with the reference removed; R_subset@1/2/3 over the query's
   ``img_set`` members (reference removed); ``(R@5 + R_subset@1) / 2``.
+- CIRCO (and the demo world): mAP@K over *every* correct image of a query, as CIRCO
+  defines it: ``AP@K = sum_{k<=K} P@k * rel(k) / min(K, |G|)``, G the query's ground
+  truths, P@k the precision of the top k, rel(k) whether the k-th result is in G.
 - HP-FashionIQ: the preference rate P(set1 preferred | s_rel(set1) > s_rel(set2)),
   counting only items with s1 > s2, as QuRe's ``evaluate_preference_ratio`` does.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Collection, Sequence
 
 import numpy as np
+
+MAP_KS = (5, 10, 25, 50)  # CIRCO's cut-offs
 
 
 def _exclusion(scores: np.ndarray, exclude: np.ndarray | None) -> np.ndarray:
@@ -100,3 +105,43 @@ def preference_rate(s1: np.ndarray, s2: np.ndarray, preferred: np.ndarray) -> tu
     if n == 0:
         return float("nan"), 0
     return float((preferred[counted] == 1).mean() * 100.0), n
+
+
+def _hits(ranked: np.ndarray, ground_truth: Sequence[Collection[int]]) -> np.ndarray:
+    """(M, L) bool: whether each ranked id (``-1`` = an empty place) is among its row's ground truths."""
+    width = max((len(g) for g in ground_truth), default=0)
+    gt = np.full((len(ground_truth), max(width, 1)), -1, dtype=np.int64)  # (M, G), -1 padded
+    for i, g in enumerate(ground_truth):
+        gt[i, : len(g)] = sorted(g)
+    return (ranked[:, :, None] == gt[:, None, :]).any(axis=2) & (ranked >= 0)
+
+
+def average_precision_at(ranked: np.ndarray, ground_truth: Sequence[Collection[int]], k: int) -> np.ndarray:
+    """CIRCO's AP@K per query: ``sum_{j<=K} P@j * rel(j) / min(K, |G|)``.
+
+    ranked (M, L) ids best first (``-1`` pads a short ranking; places past L count as
+    misses), ground_truth: M sets of ids (not empty) -> (M,) in [0, 1]."""
+    ranked = np.asarray(ranked, dtype=np.int64)
+    sets = [set(int(x) for x in g) for g in ground_truth]
+    if len(sets) != len(ranked):
+        raise ValueError(f"{len(ranked)} rankings for {len(sets)} ground-truth sets")
+    if any(not g for g in sets) or any(min(g) < 0 for g in sets):
+        raise ValueError("every query needs at least one ground truth, with non-negative ids")
+    hits = _hits(ranked, sets)[:, :k]  # (M, min(K, L))
+    precision = np.cumsum(hits, axis=1) / np.arange(1, hits.shape[1] + 1)  # (M, min(K, L)): P@j
+    sizes = np.asarray([len(g) for g in sets], dtype=np.float64)
+    return (precision * hits).sum(axis=1) / np.minimum(k, sizes)
+
+
+def map_at(ranked: np.ndarray, ground_truth: Sequence[Collection[int]], ks: Sequence[int] = MAP_KS) -> dict[str, float]:
+    """{"map@K": percentage} for each K: the mean over queries of ``average_precision_at``."""
+    if len(ranked) == 0:
+        return {f"map@{k}": float("nan") for k in ks}
+    return {f"map@{k}": float(average_precision_at(ranked, ground_truth, k).mean() * 100.0) for k in ks}
+
+
+def circo_summary(ranks: np.ndarray, ranked: np.ndarray, ground_truth: Sequence[Collection[int]]) -> dict[str, float]:
+    """CIRCO: mAP@5/10/25/50 over every ground truth, R@5/10/25/50 of the target alone."""
+    out = map_at(ranked, ground_truth, MAP_KS)
+    out.update({f"R@{k}": recall_at(ranks, k) for k in MAP_KS})
+    return out

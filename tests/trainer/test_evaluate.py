@@ -200,6 +200,22 @@ def test_world_relevance_is_reported_on_the_demo_world(tmp_path, model_and_tok):
             hits = sum(attrs[n] == attrs[t.target] for n in names)
             precisions.append(hits / 5)
     assert metrics["P@5"] == pytest.approx(100 * np.mean(precisions))
+    # mAP@K (CIRCO's definition) against every exact match of the target in its category's
+    # split images, reference dropped from the ranking as for P@5, written out naively
+    aps, sizes = {k: [] for k in (5, 10, 25, 50)}, []
+    for r in rankings:
+        for j, row in enumerate(r.rows):
+            t = split.triplets[row]
+            truths = {n for n in split.corpus[t.group] if attrs[n] == attrs[t.target] and n != t.reference}
+            assert t.target in truths
+            sizes.append(len(truths))
+            ranked = [bank.names[b] for b in r.top[j] if bank.names[b] != t.reference]
+            for k, ap in aps.items():
+                found = [n in truths for n in ranked[:k]]
+                ap.append(sum(sum(found[: i + 1]) / (i + 1) for i, f in enumerate(found) if f) / min(k, len(truths)))
+    assert max(sizes) > 1  # look-alike renders count
+    for k, ap in aps.items():
+        assert metrics[f"map@{k}"] == pytest.approx(100 * np.mean(ap))
     assert 0 <= metrics["agree@10"] <= 100 and "R@10" in metrics
     # a plain FashionIQ root has no world metrics
     plain = write_fashioniq(tmp_path / "fiq", categories=("dress",), images_per_split=5, triplets_per_split=3,

@@ -1,5 +1,5 @@
-"""``cirsearch-train eval``: metrics of a run on a split, ranking dumps, CIRR server files,
-HP-FashionIQ preference rate."""
+"""``cirsearch-train eval``: metrics of a run or of a model bundle on a split, ranking
+dumps, CIRR and CIRCO server files, HP-FashionIQ preference rate."""
 
 from __future__ import annotations
 
@@ -7,26 +7,32 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from trainer.commands._common import add_device, categories, pick_device, report_errors, set_threads
 
 NAME = "eval"
-HELP = "evaluate a run: FashionIQ/CIRR recall (and world relevance), ranking dumps, CIRR test files, HP-FashionIQ"
+HELP = ("evaluate a run or a model bundle: FashionIQ/CIRR recall, CIRCO mAP@K (and world relevance), ranking dumps, "
+        "CIRR/CIRCO test files, HP-FashionIQ")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--run", type=Path, required=True)
-    p.add_argument("--which", choices=["best", "last"], default="best")
-    p.add_argument("--dataset", choices=["fashioniq", "cirr", "hpfiq"], required=True)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--run", type=Path, help="training run folder")
+    src.add_argument("--bundle", type=Path, help="model bundle folder (ONNX graphs + manifest), run with ONNX Runtime")
+    p.add_argument("--which", choices=["best", "last"], default="best", help="with --run: which checkpoint")
+    p.add_argument("--dataset", choices=["fashioniq", "cirr", "circo", "hpfiq"], required=True)
     p.add_argument("--data-root", type=Path, required=True,
                    help="dataset root (hpfiq: the FashionIQ root the file's '/-/' stands for)")
-    p.add_argument("--split", default="val", help="val, test1 (CIRR) ...")
+    p.add_argument("--split", default="val", help="val, test1 (CIRR), test (CIRCO) ...")
     p.add_argument("--categories", default=None, help="FashionIQ categories, comma-separated")
     p.add_argument("--hpfiq-file", type=Path, default=None, help="hpfiq.json (with --dataset hpfiq)")
     p.add_argument("--dump-rankings", type=Path, default=None, metavar="OUTDIR",
                    help="write OUTDIR/<category>.json: top-50 image names per query, aligned with the captions file")
     p.add_argument("--cirr-submission", type=Path, default=None, metavar="OUTDIR",
                    help="CIRR: write the recall and recall_subset files for the evaluation server")
+    p.add_argument("--circo-submission", type=Path, default=None, metavar="OUTDIR",
+                   help="CIRCO: write OUTDIR/circo_submission_<split>.json for the evaluation server")
     p.add_argument("--json", type=Path, default=None, help="also write the metrics here")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--num-workers", type=int, default=0, help="DataLoader workers decoding images (large sets)")
@@ -38,63 +44,100 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from engine.text import Tokenizer
-    from trainer.evaluate import EvalOptions
-    from trainer.run import RunError, load_model
+    from trainer.run import RunError
 
     set_threads(args.threads)
+    _check_options(args)
     try:
         device = pick_device(args.device)
     except ValueError as e:
         raise RunError(str(e)) from None
-    model, vocab, meta = load_model(args.run, args.which)
-    model.to(device)
-    tok = Tokenizer(vocab, model.cfg.text_spec())
-    opt = EvalOptions(device=device, batch_size=args.batch_size, amp=device.type == "cuda", num_workers=args.num_workers)
+    encoder, tok, spec, opt = _open_bundle(args) if args.bundle else _open_run(args, device)
     if args.dataset == "hpfiq":
-        from trainer.hpfiq import evaluate_hpfiq, load_hpfiq
+        from trainer.hpfiq import hpfiq_with, load_hpfiq
 
-        if args.hpfiq_file is None:
-            raise RunError("--dataset hpfiq needs --hpfiq-file")
-        metrics = evaluate_hpfiq(model, load_hpfiq(args.hpfiq_file, args.data_root), tok, opt)
+        metrics = hpfiq_with(encoder, spec, load_hpfiq(args.hpfiq_file, args.data_root), tok)
     else:
-        metrics = _eval_split(args, model, tok, opt)
+        metrics = _eval_split(args, encoder, tok, spec, opt)
     for k, v in metrics.items():
         print(f"{k:>16}  {v:.2f}" if isinstance(v, float) else f"{k:>16}  {v}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"run": str(args.run), "split": args.split, "metrics": metrics}, indent=2))
+        source = {"bundle": str(args.bundle)} if args.bundle else {"run": str(args.run)}
+        args.json.write_text(json.dumps({**source, "split": args.split, "metrics": metrics}, indent=2))
     return 0
 
 
-def _eval_split(args, model, tok, opt) -> dict:
+def _check_options(args: argparse.Namespace) -> None:
+    """Options that cannot go together fail before anything is loaded."""
+    from trainer.run import RunError
+
+    if args.dataset == "hpfiq" and args.hpfiq_file is None:
+        raise RunError("--dataset hpfiq needs --hpfiq-file")
+    if args.cirr_submission and args.dataset != "cirr":
+        raise RunError("--cirr-submission needs --dataset cirr")
+    if args.circo_submission and args.dataset != "circo":
+        raise RunError("--circo-submission needs --dataset circo")
+
+
+def _open_run(args: argparse.Namespace, device) -> tuple[Any, Any, Any, Any]:
+    """(encoder, tokenizer, image spec, options) of a training run's PyTorch model."""
+    from engine.text import Tokenizer
+    from trainer.evaluate import EvalOptions, ModelEncoder
+    from trainer.run import load_model
+
+    model, vocab, _meta = load_model(args.run, args.which)
+    model.to(device)
+    opt = EvalOptions(device=device, batch_size=args.batch_size, amp=device.type == "cuda",
+                      num_workers=args.num_workers)
+    return ModelEncoder(model, opt), Tokenizer(vocab, model.cfg.text_spec()), model.cfg.image, opt
+
+
+def _open_bundle(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
+    """(encoder, tokenizer, image spec, options) of a bundle's ONNX graphs (scores on the CPU)."""
+    from trainer.bundle_eval import open_bundle
+    from trainer.evaluate import EvalOptions
+
+    enc = open_bundle(args.bundle, args.device, args.threads or 0, args.batch_size, args.num_workers)
+    opt = EvalOptions(batch_size=args.batch_size, num_workers=args.num_workers)
+    return enc, enc.bundle.tokenizer(), enc.bundle.manifest.image, opt
+
+
+def _eval_split(args, encoder, tok, spec, opt) -> dict:
     from trainer.data.images import make_pixel_bank
     from trainer.data.queries import build_queries
     from trainer.data.splits import load_split
-    from trainer.evaluate import cirr_submission, dump_rankings, evaluate_split, metrics_of, rank_split
-    from trainer.run import RunError
+    from trainer.evaluate import dump_rankings, evaluate_with, metrics_of, rank_with
 
     split = load_split(args.dataset, args.data_root, args.split, categories(args.categories))
     names = split.image_names()
-    size = model.cfg.image.size
-    bank = make_pixel_bank(split.paths, names, model.cfg.image, in_memory=len(names) * 3 * size * size * 4 < (2 << 30))
+    bank = make_pixel_bank(split.paths, names, spec, in_memory=len(names) * 3 * spec.size * spec.size * 4 < (2 << 30))
     queries = build_queries(split, bank, tok)
     if queries.labelled:
-        metrics, rankings = evaluate_split(model, split, bank, queries, opt)
+        metrics, rankings = evaluate_with(encoder, split, bank, queries, opt)
     else:
-        rankings = rank_split(model, split, bank, queries, opt)
-        metrics = metrics_of(split, rankings)
+        rankings = rank_with(encoder, split, bank, queries, opt)
+        metrics = metrics_of(split, rankings, bank)
         print(f"{args.split}: no targets, so no metrics", file=sys.stderr)
     if args.dump_rankings:
         for path in dump_rankings(args.dump_rankings, bank, rankings):
             print(f"wrote {path}", file=sys.stderr)
+    _write_submissions(args, split, bank, rankings)
+    return metrics
+
+
+def _write_submissions(args, split, bank, rankings) -> None:
+    from trainer.evaluate import circo_submission, cirr_submission
+
     if args.cirr_submission:
-        if split.dataset != "cirr":
-            raise RunError("--cirr-submission needs --dataset cirr")
         recall, subset = cirr_submission(split, bank, rankings)
         out = args.cirr_submission
         out.mkdir(parents=True, exist_ok=True)
         (out / f"recall_submission_{args.split}.json").write_text(json.dumps(recall))
         (out / f"recall_subset_submission_{args.split}.json").write_text(json.dumps(subset))
         print(f"wrote {out}/recall[_subset]_submission_{args.split}.json", file=sys.stderr)
-    return metrics
+    if args.circo_submission:
+        path = args.circo_submission / f"circo_submission_{args.split}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(circo_submission(split, bank, rankings)))
+        print(f"wrote {path}", file=sys.stderr)

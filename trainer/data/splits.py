@@ -1,9 +1,9 @@
 """A split of a composed-retrieval dataset as plain data, whatever its layout on disk.
 
 A ``Triplet`` is one query (reference image + modification text) and its labelled
-target. Each query belongs to a *group* (a FashionIQ category; one group for CIRR) and
-is ranked against that group's *corpus*: the ordered, duplicate-free image names of the
-split. Negatives are mined from, and evaluation ranks over, the same corpus.
+target. Each query belongs to a *group* (a FashionIQ category; one group for CIRR and
+CIRCO) and is ranked against that group's *corpus*: the ordered, duplicate-free image
+names of the split. Negatives are mined from, and evaluation ranks over, the same corpus.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DATASETS = ("fashioniq", "cirr")
+DATASETS = ("fashioniq", "cirr", "circo")
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class Triplet:
     group: str  # FashionIQ category, or "cirr"
     pair_id: int | None = None  # CIRR ``pairid``
     members: tuple[str, ...] = ()  # CIRR ``img_set.members`` (for R_subset)
+    ground_truth: tuple[str, ...] = ()  # CIRCO ``gt_img_ids``: every correct image (for mAP@K)
 
 
 @dataclass(frozen=True)
@@ -68,4 +69,8 @@ def load_split(
         from .cirr import load_cirr
 
         return load_cirr(root, split)
+    if dataset == "circo":
+        from .circo import load_circo
+
+        return load_circo(root, split)
     raise ValueError(f"unknown dataset {dataset!r}; choose one of {DATASETS}")

@@ -1,4 +1,4 @@
-"""Small synthetic datasets in the FashionIQ and CIRR layouts: coloured shapes on plain
+"""Small synthetic datasets in the FashionIQ, CIRR and CIRCO layouts: coloured shapes on plain
 backgrounds, captions that name the target's colour and shape. For tests, benchmarks
 and smoke-testing an install; not a benchmark of retrieval quality (that is the demo
 world's job, ``engine.world``)."""
@@ -123,4 +123,45 @@ def write_cirr(
             pair_id += 1
         (root / "captions" / f"cap.rc2.{split}.json").write_text(json.dumps(items))
         (root / "image_splits" / f"split.rc2.{split}.json").write_text(json.dumps(listing))
+    return root
+
+
+def write_circo(
+    root: str | Path,
+    images: int = 20,
+    queries_per_split: int = 6,
+    size: tuple[int, int] = (40, 48),
+    seed: int = 0,
+    splits: tuple[str, ...] = ("val", "test"),
+) -> Path:
+    """CIRCO layout: JPEGs named by 12-digit COCO-style ids, COCO's image list, and
+    annotations whose ``gt_img_ids`` (val; the target first) are every image with the
+    target's colour and shape, the reference excepted."""
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    img_dir = root / "COCO2017_unlabeled" / "unlabeled2017"
+    img_dir.mkdir(parents=True, exist_ok=True)
+    (root / "COCO2017_unlabeled" / "annotations").mkdir(parents=True, exist_ok=True)
+    (root / "annotations").mkdir(parents=True, exist_ok=True)
+    ids = sorted(int(i) for i in rng.choice(600_000, size=images, replace=False))
+    attrs = dict(zip(ids, _attributes(images, rng)))
+    info = []
+    for i in ids:
+        name = f"{i:012d}.jpg"
+        _draw(*attrs[i], rng, size).save(img_dir / name, quality=90)
+        info.append({"id": i, "file_name": name, "width": size[0], "height": size[1]})
+    (root / "COCO2017_unlabeled" / "annotations" / "image_info_unlabeled2017.json").write_text(
+        json.dumps({"info": {}, "images": info}))
+    for split in splits:
+        items = []
+        for q in range(queries_per_split):
+            ref, tgt = (ids[int(j)] for j in rng.choice(images, size=2, replace=False))
+            c, s = attrs[tgt]
+            item = {"id": q, "reference_img_id": ref, "relative_caption": f"is {c} and a {s}",
+                    "shared_concept": "a shape"}
+            if split == "val":
+                item["target_img_id"] = tgt
+                item["gt_img_ids"] = [tgt] + [i for i in ids if attrs[i] == attrs[tgt] and i not in (tgt, ref)]
+            items.append(item)
+        (root / "annotations" / f"{split}.json").write_text(json.dumps(items))
     return root
