@@ -43,7 +43,6 @@ from .text import TextSpec, Tokenizer
 FORMAT = "cirsearch-bundle"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-GRAPHS = ("vision", "target", "query", "text")
 REQUIRED_GRAPHS = ("vision", "target", "query")
 
 # Input and output names of each graph: the trainer exports with these, the engine feeds them.

@@ -205,10 +205,6 @@ class Catalog:
         )
         return np.asarray([r[0] for r in rows], np.int64)
 
-    def encoded_ids(self) -> np.ndarray:
-        rows = self.db.query("SELECT id FROM contents WHERE state = 'encoded' ORDER BY id")
-        return np.asarray([r[0] for r in rows], np.int64)
-
     def paths(self, ids: Sequence[int]) -> dict[int, list[str]]:
         """Content id -> its current files (ok), shortest path first; ids without files are absent."""
         out: dict[int, list[str]] = {}

@@ -76,8 +76,8 @@ CREATE INDEX votes_photo ON votes(photo_sha256);
 """
 
 # v3: scan problems that are not files (unreadable folders, symlink loops) are kept and
-# shown; photos remember when they were first seen and when they were taken (EXIF), so
-# results can be sorted by date.
+# shown; files record when they were first seen and contents when they were taken (EXIF).
+# Both are stored only: nothing sorts or filters on them yet.
 _V3 = """
 CREATE TABLE scan_issues(
     path TEXT PRIMARY KEY,

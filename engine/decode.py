@@ -33,9 +33,8 @@ try:  # HEIC/HEIF; the wheel ships libheif
     import pillow_heif
 
     pillow_heif.register_heif_opener()
-    HEIF = True
 except ImportError:  # pragma: no cover - pillow-heif is a declared dependency
-    HEIF = False
+    pass
 
 Image.MAX_IMAGE_PIXELS = None  # the engine checks DecodeConfig.max_pixels itself, see above
 

@@ -13,7 +13,7 @@ QuRe's recipe (``targetpad_transform(1.25, 224)`` in its code), on PIL images:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -102,10 +102,3 @@ def preprocess(image: Image.Image, spec: ImageSpec = ImageSpec()) -> np.ndarray:
     x = np.asarray(image, dtype=np.float32) / 255.0  # (S, S, 3)
     x = (x - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
     return np.ascontiguousarray(x.transpose(2, 0, 1))  # (3, S, S)
-
-
-def preprocess_batch(images: Sequence[Image.Image], spec: ImageSpec = ImageSpec()) -> np.ndarray:
-    """Several images -> (B, 3, size, size) float32."""
-    if not images:
-        return np.zeros((0, 3, spec.size, spec.size), np.float32)
-    return np.stack([preprocess(im, spec) for im in images])

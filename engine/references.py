@@ -86,17 +86,13 @@ class FeatureCache:
         self.capacity = capacity
         self._items: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
 
     def get_or_compute(self, kind: str, sha256: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
         key = (kind, sha256)
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
-                self.hits += 1
                 return self._items[key]
-            self.misses += 1
         value = compute()  # outside the lock: encoding takes long; a rare double compute is harmless
         value.setflags(write=False)
         with self._lock:

@@ -15,7 +15,6 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import onnxruntime as ort
@@ -177,11 +176,6 @@ def _check_io(sess: ort.InferenceSession, name: str, rel: str) -> None:
             f"{want_in} -> {want_out}",
             rel,
         )
-
-
-def available_devices() -> Sequence[str]:
-    """Devices ONNX Runtime was built for (not a promise that they work)."""
-    return ["cuda", "cpu"] if CUDA in ort.get_available_providers() else ["cpu"]
 
 
 def cpu_count() -> int:

@@ -53,7 +53,6 @@ CLIP_VITL = RemoteFile(
     filename="clip_vit_L.pth",
     description="CLIP ViT-L/14 vision tower as LAVIS stores it",
 )
-KNOWN = {"bert-vocab": BERT_VOCAB, "blip2-vitl": BLIP2_VITL, "clip-vitl": CLIP_VITL}
 
 
 def default_cache_dir() -> Path:

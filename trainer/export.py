@@ -30,7 +30,6 @@ from engine.text import Tokenizer
 from .model import QuReModel
 
 OPSET = 17
-PROTOBUF_LIMIT = 2_000_000_000
 # Max abs difference ORT vs PyTorch allowed per output (float32 graphs / float16 graphs).
 TOLERANCE = {"vision": 1e-3, "target": 1e-4, "query": 1e-4, "text": 1e-4}
 TOLERANCE_FP16 = {"vision": 0.15, "target": 2e-2, "query": 2e-2, "text": 2e-2}

@@ -62,10 +62,6 @@ def bank_info_nce(
     return F.cross_entropy(scores / _temp(temp, temp_floor), labels)
 
 
-def top1_accuracy(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    return (scores.argmax(dim=1) == labels).float().mean()
-
-
 def image_text_contrastive(
     scores: torch.Tensor, positive: torch.Tensor, temp: torch.Tensor | float, temp_floor: float = 1e-3
 ) -> torch.Tensor:

@@ -53,9 +53,6 @@ class CIRSplit:
             names.update(c)
         return sorted(names)
 
-    def triplets_of(self, group: str) -> list[Triplet]:
-        return [t for t in self.triplets if t.group == group]
-
 
 def load_split(
     dataset: str, root: str | Path, split: str, categories: tuple[str, ...] | None = None, corpus: str = "split"

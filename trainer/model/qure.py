@@ -106,12 +106,6 @@ class QuReModel(nn.Module):
         self.qformer_query.requires_grad_(True)
         self.text_proj_query.requires_grad_(True)
 
-    def query_side_parameters(self) -> list[nn.Parameter]:
-        """The parameters of the split query side (see ``split_query_side``)."""
-        if self.qformer_query is None or self.text_proj_query is None:
-            raise RuntimeError("the query side is not split; call split_query_side() first")
-        return [*self.qformer_query.parameters(), *self.text_proj_query.parameters()]
-
 
 def compose_query(
     qformer: QFormer,
