@@ -8,38 +8,20 @@ turns it into a frozen config and calls the library.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from typing import Sequence
 
+from trainer.commands import eval as eval_command
+from trainer.commands import export, import_qure, mine, personalize, pretrain, train
+
 # Subcommand modules, in the order ``--help`` lists them.
-COMMANDS = [
-    "import_qure",
-    "export",
-    "pretrain",
-    "train",
-    "eval",
-    "mine",
-    "personalize",
-]
-
-
-def _load(name: str):
-    try:
-        return importlib.import_module(f"trainer.commands.{name}")
-    except ModuleNotFoundError as e:
-        if e.name == f"trainer.commands.{name}":
-            return None  # not built yet
-        raise
+COMMANDS = (import_qure, export, pretrain, train, eval_command, mine, personalize)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cirsearch-train", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMANDS:
-        mod = _load(name)
-        if mod is None:
-            continue
+    for mod in COMMANDS:
         p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)

@@ -18,6 +18,18 @@ from trainer.run import CHECKPOINT, RunError, load_model, read_log, save_initial
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
+def test_every_command_module_is_a_subcommand():
+    """trainer.cli imports each command plainly: a module left out of COMMANDS, or a
+    misspelt one, cannot silently drop a subcommand."""
+    import pkgutil
+
+    import trainer.commands
+    from trainer.cli import COMMANDS
+
+    modules = {m.name for m in pkgutil.iter_modules(trainer.commands.__path__) if not m.name.startswith("_")}
+    assert sorted(m.__name__.rsplit(".", 1)[1] for m in COMMANDS) == sorted(modules)
+
+
 @pytest.fixture(scope="module")
 def fiq(tmp_path_factory):
     from trainer.data.synthetic import write_fashioniq

@@ -9,14 +9,13 @@ from collections.abc import Callable
 
 import torch
 
+from trainer.data.errors import DataError
 from trainer.mining import MiningConfig
+from trainer.run import RunError
 
 
 def report_errors(fn: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """Run a command; bad data or a bad run folder is one line on stderr and exit code 2."""
-    from trainer.data.errors import DataError
-    from trainer.run import RunError
-
     try:
         return fn(args)
     except (DataError, RunError) as e:

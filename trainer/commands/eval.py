@@ -9,7 +9,23 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from engine.text import Tokenizer
 from trainer.commands._common import add_device, categories, pick_device, report_errors, set_threads
+from trainer.data.images import make_pixel_bank
+from trainer.data.queries import build_queries
+from trainer.data.splits import load_split
+from trainer.evaluate import (
+    EvalOptions,
+    ModelEncoder,
+    circo_submission,
+    cirr_submission,
+    dump_rankings,
+    evaluate_with,
+    metrics_of,
+    rank_with,
+)
+from trainer.hpfiq import hpfiq_with, load_hpfiq
+from trainer.run import RunError, load_model
 
 NAME = "eval"
 HELP = ("evaluate a run or a model bundle: FashionIQ/CIRR recall, CIRCO mAP@K (and world relevance), ranking dumps, "
@@ -44,8 +60,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from trainer.run import RunError
-
     set_threads(args.threads)
     _check_options(args)
     try:
@@ -54,8 +68,6 @@ def _run(args: argparse.Namespace) -> int:
         raise RunError(str(e)) from None
     encoder, tok, spec, opt = _open_bundle(args) if args.bundle else _open_run(args, device)
     if args.dataset == "hpfiq":
-        from trainer.hpfiq import hpfiq_with, load_hpfiq
-
         metrics = hpfiq_with(encoder, spec, load_hpfiq(args.hpfiq_file, args.data_root), tok)
     else:
         metrics = _eval_split(args, encoder, tok, spec, opt)
@@ -70,8 +82,6 @@ def _run(args: argparse.Namespace) -> int:
 
 def _check_options(args: argparse.Namespace) -> None:
     """Options that cannot go together fail before anything is loaded."""
-    from trainer.run import RunError
-
     if args.dataset == "hpfiq" and args.hpfiq_file is None:
         raise RunError("--dataset hpfiq needs --hpfiq-file")
     if args.cirr_submission and args.dataset != "cirr":
@@ -82,10 +92,6 @@ def _check_options(args: argparse.Namespace) -> None:
 
 def _open_run(args: argparse.Namespace, device) -> tuple[Any, Any, Any, Any]:
     """(encoder, tokenizer, image spec, options) of a training run's PyTorch model."""
-    from engine.text import Tokenizer
-    from trainer.evaluate import EvalOptions, ModelEncoder
-    from trainer.run import load_model
-
     model, vocab, _meta = load_model(args.run, args.which)
     model.to(device)
     opt = EvalOptions(device=device, batch_size=args.batch_size, amp=device.type == "cuda",
@@ -95,8 +101,7 @@ def _open_run(args: argparse.Namespace, device) -> tuple[Any, Any, Any, Any]:
 
 def _open_bundle(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
     """(encoder, tokenizer, image spec, options) of a bundle's ONNX graphs (scores on the CPU)."""
-    from trainer.bundle_eval import open_bundle
-    from trainer.evaluate import EvalOptions
+    from trainer.bundle_eval import open_bundle  # loads ONNX Runtime: only for --bundle
 
     enc = open_bundle(args.bundle, args.device, args.threads or 0, args.batch_size, args.num_workers)
     opt = EvalOptions(batch_size=args.batch_size, num_workers=args.num_workers)
@@ -104,11 +109,6 @@ def _open_bundle(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
 
 
 def _eval_split(args, encoder, tok, spec, opt) -> dict:
-    from trainer.data.images import make_pixel_bank
-    from trainer.data.queries import build_queries
-    from trainer.data.splits import load_split
-    from trainer.evaluate import dump_rankings, evaluate_with, metrics_of, rank_with
-
     split = load_split(args.dataset, args.data_root, args.split, categories(args.categories))
     names = split.image_names()
     bank = make_pixel_bank(split.paths, names, spec, in_memory=len(names) * 3 * spec.size * spec.size * 4 < (2 << 30))
@@ -127,8 +127,6 @@ def _eval_split(args, encoder, tok, spec, opt) -> dict:
 
 
 def _write_submissions(args, split, bank, rankings) -> None:
-    from trainer.evaluate import circo_submission, cirr_submission
-
     if args.cirr_submission:
         recall, subset = cirr_submission(split, bank, rankings)
         out = args.cirr_submission

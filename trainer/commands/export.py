@@ -6,6 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from engine.bundle import ModelInfo
+from trainer.export import ExportError, ExportOptions, export_bundle, manifest_summary
+from trainer.run import load_model
+
 NAME = "export"
 HELP = "export a training run's model to a model bundle (ONNX graphs + manifest), checked against PyTorch"
 
@@ -23,10 +27,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.bundle import ModelInfo
-    from trainer.export import ExportError, ExportOptions, export_bundle, manifest_summary
-    from trainer.run import load_model
-
     try:
         model, vocab, meta = load_model(args.run, which=args.which)
     except (OSError, ValueError, KeyError, RuntimeError) as e:

@@ -6,6 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from engine.bundle import ModelInfo, sha256_file
+from engine.text import Tokenizer
+from trainer.download import BERT_VOCAB, BLIP2_VITL, CLIP_VITL, DownloadError, RemoteFile, download
+from trainer.export import ExportError, ExportOptions, export_bundle, manifest_summary
+from trainer.model import get_config
+from trainer.model.checkpoint import CheckpointError, clip_vit_to_lavis, import_lavis, read_state_dict
+from trainer.run import save_initial_run
+
 NAME = "import-qure"
 HELP = "import an official QuRe model.pth (LAVIS Blip2QuRe keys) and write a model bundle"
 
@@ -30,8 +38,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _fetch(remote, args) -> Path:
-    from trainer.download import RemoteFile, download
-
     if args.offline:
         raise SystemExit(f"error: {remote.description} is needed; pass it explicitly (offline mode)")
     if args.mirror:
@@ -42,13 +48,6 @@ def _fetch(remote, args) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.bundle import ModelInfo, sha256_file
-    from engine.text import Tokenizer
-    from trainer.download import BERT_VOCAB, BLIP2_VITL, CLIP_VITL, DownloadError
-    from trainer.export import ExportError, ExportOptions, export_bundle, manifest_summary
-    from trainer.model import get_config
-    from trainer.model.checkpoint import CheckpointError, clip_vit_to_lavis, import_lavis, read_state_dict
-
     def has_vit(sd) -> bool:
         return any(k.startswith("visual_encoder.") for k in sd)
 
@@ -93,8 +92,6 @@ def run(args: argparse.Namespace) -> int:
         extra = {"import": {"sources": {label: len(sd) for label, sd in sources}, "report": report.summary()}}
         del sources
         if args.out_run:
-            from trainer.run import save_initial_run
-
             save_initial_run(args.out_run, model, vocab, {"imported_from": info.description})
             print(f"wrote run {args.out_run}")
         bundle = export_bundle(model, vocab, args.out, info, ExportOptions(text_graph=not args.no_text, fp16=args.fp16),

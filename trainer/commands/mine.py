@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
+from engine.text import Tokenizer
 from trainer.commands._common import (
     add_data,
     add_device,
@@ -17,6 +19,11 @@ from trainer.commands._common import (
     report_errors,
     set_threads,
 )
+from trainer.data.images import make_pixel_bank
+from trainer.data.queries import build_queries
+from trainer.data.splits import load_split
+from trainer.mining import mine
+from trainer.run import RunError, load_model
 
 NAME = "mine"
 HELP = "mine hard negatives (QuRe steep drops or TRNS mid-zone) with a run's model; write a negatives table (.npz)"
@@ -41,15 +48,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
-    from engine.text import Tokenizer
-    from trainer.data.images import make_pixel_bank
-    from trainer.data.queries import build_queries
-    from trainer.data.splits import load_split
-    from trainer.mining import mine
-    from trainer.run import RunError, load_model
-
     set_threads(args.threads)
     try:
         device = pick_device(args.device)

@@ -7,6 +7,11 @@ import json
 import sys
 from pathlib import Path
 
+from engine.errors import CirsearchError
+from engine.resources import default_library_dir
+from trainer.personalize.run import PersonalizeError, personalize_library, rollback
+from trainer.personalize.train import PersonalizeConfig
+
 NAME = "personalize"
 HELP = ("fine-tune the query side of a library's model on its votes (Bradley-Terry), write a child bundle "
         "whose only new file is query.onnx, and switch the library to it (no re-indexing)")
@@ -40,18 +45,10 @@ def progress_record(epoch: int, total: int, rec: dict) -> dict:
 
 
 def _library_dir(arg: Path | None) -> Path:
-    if arg is not None:
-        return arg
-    from engine.resources import default_library_dir
-
-    return default_library_dir()
+    return arg if arg is not None else default_library_dir()
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.errors import CirsearchError
-    from trainer.personalize.run import PersonalizeError, personalize_library, rollback
-    from trainer.personalize.train import PersonalizeConfig
-
     folder = _library_dir(args.library)
     try:
         if args.rollback:
