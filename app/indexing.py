@@ -92,7 +92,8 @@ class IndexJob(QObject):
         # The end is posted while the gate is still held: a library opened after this run
         # (which waits for the gate) is announced after this run's end, never before it.
         with self.host.gate.shared():
-            self.host.relay.post(lambda: self._show(Progress("scan", 0, 0, 0, 0, 0, 0.0)))
+            start = Progress(phase="scan", total=0, done=0, encoded=0, reused=0, failed=0, elapsed_s=0.0)
+            self.host.relay.post(lambda: self._show(start))
             try:
                 report = lib.index(paths, progress=progress, control=control)
             except BaseException as e:  # shown to the user; the name e is gone after this block

@@ -18,7 +18,7 @@ from .db import Database
 from .errors import QueryError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class QueryInfo:
     """What was asked and who answered; travels with each search result and each vote."""
 
@@ -88,7 +88,8 @@ class FeedbackStore:
 
 
 def _vote(r) -> Vote:
-    q = QueryInfo(r["mode"], r["text"], r["ref_path"], r["ref_sha256"], r["bundle_name"], r["bundle_version"],
-                  r["query_sha256"], r["target_side"])
+    q = QueryInfo(mode=r["mode"], text=r["text"], ref_path=r["ref_path"], ref_sha256=r["ref_sha256"],
+                  bundle_name=r["bundle_name"], bundle_version=r["bundle_version"], query_sha256=r["query_sha256"],
+                  target_side=r["target_side"])
     return Vote(r["id"], r["at"], q, r["photo_sha256"], r["photo_path"], r["vote"] > 0, r["rank"], r["score"],
                 tuple(json.loads(r["shown_above"])), r["undone_at"])

@@ -34,7 +34,7 @@ from .decode import DecodeConfig, content_hash, decode, read_file
 from .errors import ImageDecodeError
 from .preprocess import ImageSpec, preprocess
 from .runtime import Encoders, cpu_count
-from .scanner import ScanIssue, diff, walk
+from .scanner import FOLDER_KINDS, ScanIssue, diff, walk
 from .vectorstore import VectorStore
 
 
@@ -90,7 +90,7 @@ class Control:
             self._parked.clear()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Progress:
     phase: str  # "scan" or "encode"
     total: int  # files to process in this run (encode phase)
@@ -159,7 +159,8 @@ class Indexer:
         start = time.monotonic()
         for n, root in enumerate(roots):
             if progress is not None:
-                progress(Progress("scan", len(roots), n, 0, 0, 0, time.monotonic() - start, root.path))
+                progress(Progress(phase="scan", total=len(roots), done=n, encoded=0, reused=0, failed=0,
+                                  elapsed_s=time.monotonic() - start, current=root.path))
             listing = walk(root.path, exclude=self.exclude, should_stop=lambda: control.cancelled)
             if control.cancelled:
                 return False
@@ -338,14 +339,15 @@ class _RunState:
 
     def progress(self, current: str) -> Progress:
         return Progress(
-            "encode", self.total, self.done, self.encoded, self.reused, self.failed_n,
-            time.monotonic() - self.start, current,
+            phase="encode", total=self.total, done=self.done, encoded=self.encoded, reused=self.reused,
+            failed=self.failed_n, elapsed_s=time.monotonic() - self.start, current=current,
         )
 
 
 def _keep_unreadable(d, issues: list[ScanIssue]):
-    """Files under folders that could not be read are not 'removed': keep them."""
-    bad = [i.path.rstrip(os.sep) + os.sep for i in issues if "folder" in i.reason]
+    """Files under folders that could not be read are not 'removed': keep them.
+    Decided on each issue's kind, never on its message."""
+    bad = [i.path.rstrip(os.sep) + os.sep for i in issues if i.kind in FOLDER_KINDS]
     if not bad:
         return d, 0
     removed = tuple(p for p in d.removed if not any(p.startswith(b) for b in bad))

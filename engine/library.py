@@ -224,9 +224,12 @@ class Library:
         skipped = self.catalog.skipped()
         m = self.bundle.manifest.model
         return LibraryStatus(
-            str(self.folder), tuple(self.roots()), c["ok"], c["photos"], c["pending"], len(skipped), tuple(skipped),
-            self.bundle.label, str(self.bundle.root), m.demo, self.encoders.device, self.encoders.has_text,
-            self.vectors.kind, self.vectors.rebuilt_because, self.feedback.count(), SCHEMA_VERSION,
+            folder=str(self.folder), roots=tuple(self.roots()), indexed=c["ok"], photos=c["photos"],
+            pending=c["pending"], skipped=len(skipped), skipped_files=tuple(skipped),
+            bundle=self.bundle.label, bundle_path=str(self.bundle.root), demo_model=m.demo,
+            device=self.encoders.device, has_text_search=self.encoders.has_text,
+            index_kind=self.vectors.kind, index_rebuilt_because=self.vectors.rebuilt_because,
+            votes=self.feedback.count(), schema_version=SCHEMA_VERSION,
         )
 
     # -- search --------------------------------------------------------------------------
@@ -288,15 +291,17 @@ class Library:
             p = photos.get(i)
             if p is None:  # removed between the search and now
                 continue
-            hits.append(Hit(i, p.path, float(s), rank, p.sha256, p.paths))
+            hits.append(Hit(photo_id=i, path=p.path, score=float(s), rank=rank, sha256=p.sha256, paths=p.paths))
             rank += 1
         cutoff = relevance_cutoff(np.asarray([h.score for h in hits]))
         return SearchResult(info, tuple(hits), cutoff, self.encoders.device, times)
 
     def _query_info(self, mode: str, text: str | None, ref: Reference | None) -> QueryInfo:
         m = self.bundle.manifest.model
-        return QueryInfo(mode, text, ref.path if ref else None, ref.sha256 if ref else None, m.name, m.version,
-                         self.bundle.query_sha256, self.vectors.target_side)  # Manifest.target_side re-hashes
+        return QueryInfo(mode=mode, text=text, ref_path=ref.path if ref else None,
+                         ref_sha256=ref.sha256 if ref else None, bundle_name=m.name, bundle_version=m.version,
+                         query_sha256=self.bundle.query_sha256,
+                         target_side=self.vectors.target_side)  # Manifest.target_side re-hashes
 
     def _reference(self, image: ImageRef) -> Reference:
         if isinstance(image, (int, np.integer)) and not isinstance(image, bool):

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from .feedback import QueryInfo
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Hit:
     photo_id: int
     path: str
@@ -33,7 +33,7 @@ class SearchResult:
         ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LibraryStatus:
     folder: str
     roots: tuple[str, ...]

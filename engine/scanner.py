@@ -2,8 +2,9 @@
 
 ``walk`` lists the image files under a root with their size and mtime. It never stops
 on a bad folder: an unreadable folder, a symbolic-link loop or a broken link becomes a
-:class:`ScanIssue` and the walk goes on; a file that vanishes between listing and
-``stat`` is simply not listed. Folders are followed through symbolic links, each real
+:class:`ScanIssue` (an :class:`IssueKind` for code to decide on, a reason for people)
+and the walk goes on; a file that vanishes between listing and ``stat`` is simply not
+listed. Folders are followed through symbolic links, each real
 folder (device, inode) at most once. Hidden entries (a leading dot) are skipped, and so
 are the paths in ``exclude`` (the library's own folder, so thumbnails are never indexed).
 
@@ -12,6 +13,8 @@ are the paths in ``exclude`` (the library's own folder, so thumbnails are never 
 
 from __future__ import annotations
 
+import enum
+import errno
 import os
 import stat as stat_mod
 from dataclasses import dataclass, field
@@ -37,10 +40,28 @@ class FileStat:
         return (self.size, self.mtime_ns)
 
 
+class IssueKind(enum.Enum):
+    """What went wrong at a path. Code decides on this, never on a message's wording."""
+
+    UNREADABLE_FOLDER = "unreadable_folder"  # a folder (or the root) could not be opened or listed
+    NOT_A_FOLDER = "not_a_folder"  # the root exists but is not a folder
+    UNREADABLE_ENTRY = "unreadable_entry"  # an entry could not be stat'ed (file or folder, unknown)
+    BROKEN_LINK = "broken_link"  # a symbolic link with an image extension points nowhere
+    LINK_LOOP = "link_loop"  # following a symbolic link loops (ELOOP)
+    FOLDER_SEEN = "folder_seen"  # a symbolic link to a folder already scanned (a loop, or a second way in)
+
+
+# Kinds whose path is a folder not listed under that path: files the catalog knows under
+# it are kept, not removed (a scan never deletes what it cannot see). FOLDER_SEEN is one:
+# its files were listed, but under the other path the folder was reached by.
+FOLDER_KINDS = frozenset({IssueKind.UNREADABLE_FOLDER, IssueKind.NOT_A_FOLDER, IssueKind.FOLDER_SEEN})
+
+
 @dataclass(frozen=True)
 class ScanIssue:
     path: str
-    reason: str
+    kind: IssueKind
+    reason: str  # for people only: a short message, free to be reworded
 
 
 @dataclass
@@ -73,10 +94,10 @@ def walk(
     try:
         st = os.stat(root)
     except OSError as e:
-        out.issues.append(ScanIssue(root, f"cannot open folder: {_reason(e)}"))
+        out.issues.append(ScanIssue(root, IssueKind.UNREADABLE_FOLDER, f"cannot open folder: {_reason(e)}"))
         return out
     if not stat_mod.S_ISDIR(st.st_mode):
-        out.issues.append(ScanIssue(root, "not a folder"))
+        out.issues.append(ScanIssue(root, IssueKind.NOT_A_FOLDER, "not a folder"))
         return out
     seen = {(st.st_dev, st.st_ino)}
     stack = [root]
@@ -85,7 +106,7 @@ def walk(
         try:
             entries = sorted(scandir(folder), key=lambda e: e.name)
         except OSError as e:
-            out.issues.append(ScanIssue(folder, f"cannot read folder: {_reason(e)}"))
+            out.issues.append(ScanIssue(folder, IssueKind.UNREADABLE_FOLDER, f"cannot read folder: {_reason(e)}"))
             continue
         subdirs = []
         for entry in entries:
@@ -103,17 +124,20 @@ def _visit(entry: os.DirEntry, extensions: frozenset[str], seen: set, subdirs: l
         st = entry.stat(follow_symlinks=True)
     except FileNotFoundError:
         if is_link and os.path.splitext(entry.name)[1].lower() in extensions:
-            out.issues.append(ScanIssue(entry.path, "broken symbolic link"))
+            out.issues.append(ScanIssue(entry.path, IssueKind.BROKEN_LINK, "broken symbolic link"))
         return  # vanished since the folder was listed, or a dangling link to a non-image
     except OSError as e:
-        reason = "symbolic link loop" if getattr(e, "errno", None) == 40 else _reason(e)
-        out.issues.append(ScanIssue(entry.path, reason))
+        if getattr(e, "errno", None) == errno.ELOOP:
+            out.issues.append(ScanIssue(entry.path, IssueKind.LINK_LOOP, "symbolic link loop"))
+        else:
+            out.issues.append(ScanIssue(entry.path, IssueKind.UNREADABLE_ENTRY, _reason(e)))
         return
     if stat_mod.S_ISDIR(st.st_mode):
         key = (st.st_dev, st.st_ino)
         if key in seen:
             if is_link:
-                out.issues.append(ScanIssue(entry.path, "symbolic link loop (folder already scanned)"))
+                out.issues.append(
+                    ScanIssue(entry.path, IssueKind.FOLDER_SEEN, "symbolic link loop (folder already scanned)"))
             return
         seen.add(key)
         subdirs.append(entry.path)

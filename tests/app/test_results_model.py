@@ -13,11 +13,13 @@ from engine.appstate.votes import TileVote
 from engine.feedback import QueryInfo
 from engine.library import Hit, SearchResult
 
-Q = QueryInfo("composed", "make it red", "/r.jpg", "ref", "demo", "1", "q", "t")
+Q = QueryInfo(mode="composed", text="make it red", ref_path="/r.jpg", ref_sha256="ref", bundle_name="demo",
+              bundle_version="1", query_sha256="q", target_side="t")
 
 
 def result(n: int, cutoff: int | None = None) -> SearchResult:
-    hits = tuple(Hit(1000 + i, f"/photos/p{i:06d}.jpg", 1.0 - i / (n + 1), i, f"sha{i}", (f"/photos/p{i:06d}.jpg",))
+    hits = tuple(Hit(photo_id=1000 + i, path=f"/photos/p{i:06d}.jpg", score=1.0 - i / (n + 1), rank=i,
+                     sha256=f"sha{i}", paths=(f"/photos/p{i:06d}.jpg",))
                  for i in range(n))
     return SearchResult(Q, hits, n if cutoff is None else cutoff, "cpu")
 

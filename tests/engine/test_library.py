@@ -21,6 +21,7 @@ from engine.photoindex import PhotoIndex
 from engine.preprocess import preprocess
 from engine.ranking import maxsim, ranking_error
 from engine.runtime import Encoders
+from engine.scanner import IssueKind, ScanIssue
 from tests.engine.conftest import make_photos, photo
 
 
@@ -176,6 +177,33 @@ def test_an_unreadable_subfolder_keeps_its_photos(tmp_path, photos, fake_bundle,
         assert (r.removed, r.kept_unreachable) == (0, 12)
         assert lib.status().indexed == 24
         assert (str(photos / "b"), "cannot read folder: Permission denied") in lib.status().skipped_files
+
+
+@pytest.mark.parametrize("kind, reason, kept", [
+    (IssueKind.UNREADABLE_FOLDER, "access denied", 12),  # no word "folder", still kept
+    (IssueKind.BROKEN_LINK, "cannot read folder: broken folder link", 0),  # says "folder", still removed
+])
+def test_what_a_scan_keeps_follows_the_issue_kind_not_its_wording(tmp_path, photos, fake_bundle, monkeypatch,
+                                                                   kind, reason, kept):
+    """Folder b's files go missing from the listing with an issue at b: only the issue's kind
+    decides whether they are kept, so rewording a scanner message cannot delete photos."""
+    import engine.indexer as indexer
+
+    real_walk = indexer.walk
+    gone = str(photos / "b")
+
+    def walk(root, **kw):
+        listing = real_walk(root, **kw)
+        listing.files = {p: s for p, s in listing.files.items() if not p.startswith(gone + os.sep)}
+        listing.issues.append(ScanIssue(gone, kind, reason))
+        return listing
+
+    with Library.open(tmp_path / "lib", bundle=fake_bundle) as lib:
+        lib.index([photos])
+        monkeypatch.setattr(indexer, "walk", walk)
+        r = lib.index()
+        assert (r.removed, r.kept_unreachable) == (12 - kept, kept)
+        assert lib.status().indexed == 12 + kept
 
 
 def test_a_file_deleted_between_scan_and_decode(tmp_path, photos, fake_bundle, monkeypatch):

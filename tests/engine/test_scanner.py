@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.scanner import diff, walk
+from engine.scanner import IssueKind, diff, walk
 
 
 @pytest.mark.parametrize(
@@ -69,6 +69,9 @@ def test_walk_survives_symlink_loops_and_broken_links(tmp_path):
     assert "loop" in reasons["up"]
     assert "loop" in reasons["self"] or "many levels" in reasons["self"]
     assert reasons["broken.jpg"] == "broken symbolic link"
+    kinds = {Path(i.path).name: i.kind for i in listing.issues}
+    assert kinds == {"up": IssueKind.FOLDER_SEEN, "alias": IssueKind.FOLDER_SEEN, "self": IssueKind.LINK_LOOP,
+                     "broken.jpg": IssueKind.BROKEN_LINK}
 
 
 def test_walk_follows_a_symlinked_folder_once(tmp_path):
@@ -96,6 +99,7 @@ def test_walk_records_unreadable_folder_and_goes_on(tmp_path):
     listing = walk(tmp_path, scandir=scandir)
     assert sorted(Path(p).name for p in listing.files) == ["a.jpg", "z.jpg"]
     assert [(Path(i.path).name, i.reason) for i in listing.issues] == [("locked", "cannot read folder: Permission denied")]
+    assert listing.issues[0].kind is IssueKind.UNREADABLE_FOLDER
 
 
 def test_walk_skips_a_file_that_vanishes_mid_scan(tmp_path):
@@ -116,6 +120,12 @@ def test_walk_skips_a_file_that_vanishes_mid_scan(tmp_path):
 def test_walk_of_a_missing_root_is_an_issue(tmp_path):
     listing = walk(tmp_path / "nope")
     assert listing.files == {} and "cannot open folder" in listing.issues[0].reason
+    assert listing.issues[0].kind is IssueKind.UNREADABLE_FOLDER
+
+
+def test_walk_of_a_file_as_root_is_an_issue(tmp_path):
+    listing = walk(_touch(tmp_path / "a.jpg"))
+    assert listing.files == {} and [i.kind for i in listing.issues] == [IssueKind.NOT_A_FOLDER]
 
 
 def test_walk_stops_when_asked(tmp_path):

@@ -27,7 +27,8 @@ _ids = itertools.count(1)
 
 
 def query(ref: str | None = "r1", text: str | None = "make it red", mode: str = "composed") -> QueryInfo:
-    return QueryInfo(mode, text, f"/{ref}.jpg" if ref else None, ref, "m", "1", "qsha", "tside")
+    return QueryInfo(mode=mode, text=text, ref_path=f"/{ref}.jpg" if ref else None, ref_sha256=ref, bundle_name="m",
+                     bundle_version="1", query_sha256="qsha", target_side="tside")
 
 
 def vote(photo: str, up: bool, q: QueryInfo | None = None, above: tuple[str, ...] = (), at: float | None = None,

@@ -18,7 +18,7 @@ def test_duration(seconds, text):
 
 
 def prog(done, total, elapsed, failed=0, phase="encode"):
-    return Progress(phase, total, done, done, 0, failed, elapsed)
+    return Progress(phase=phase, total=total, done=done, encoded=done, reused=0, failed=failed, elapsed_s=elapsed)
 
 
 @pytest.mark.parametrize("p, paused, percent, parts", [

@@ -10,7 +10,8 @@ import pytest
 from engine.appstate.votes import TileVote, VoteBook, VotePlan, same_query
 from engine.feedback import QueryInfo, Vote
 
-Q = QueryInfo("composed", "make it red", "/r.jpg", "refsha", "demo", "1", "qsha", "tside")
+Q = QueryInfo(mode="composed", text="make it red", ref_path="/r.jpg", ref_sha256="refsha", bundle_name="demo",
+              bundle_version="1", query_sha256="qsha", target_side="tside")
 OTHER = dataclasses.replace(Q, text="make it blue")
 _ids = itertools.count(1)
 
