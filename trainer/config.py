@@ -54,7 +54,7 @@ class TrainConfig:
             raise ValueError(f"unknown method {self.method!r}; choose one of {METHODS}")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch size must be positive")
-        if self.method in ("qure", "trns") and self.mining.method != self.method:
+        if self.method in ("qure", "trns", "above") and self.mining.method != self.method:
             raise ValueError(f"method {self.method} needs mining method {self.method}, not {self.mining.method}")
 
     def to_json(self) -> dict[str, Any]:

@@ -20,9 +20,9 @@ from .data.images import ImageBank
 from .data.queries import Queries
 from .encode import encode_queries, encode_targets
 from .model import QuReModel
-from .negatives import NegativeSet, NegativeTable, qure_hard_set, trns_mid_zone
+from .negatives import NegativeSet, NegativeTable, above_target, qure_hard_set, rank_descending, trns_mid_zone
 
-METHODS = ("qure", "trns")
+METHODS = ("qure", "trns", "above")
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class MiningConfig:
     trns_lo: float = 5
     trns_hi: float = 30
     trns_mode: str = "rank"
+    fn_sim: float = 0.9  # above: images at least this alike to the target are kept out
     chunk: int = 256  # queries scored at once
     batch_size: int = 128  # images/queries encoded at once
 
@@ -44,12 +45,36 @@ class MiningConfig:
             raise ValueError("chunk must be at least 1")
 
 
-def sampler_for(cfg: MiningConfig) -> Callable[[np.ndarray, int], NegativeSet]:
+def sampler_for(cfg: MiningConfig, tokens: torch.Tensor | None = None) -> Callable[[np.ndarray, int], NegativeSet]:
+    """The per-query sampler; ``tokens`` (N, Q, E): the group's target tokens (``above`` needs them)."""
     if cfg.method == "qure":
         return lambda s, t: qure_hard_set(
             s, t, consecutive_threshold=cfg.consecutive_threshold, window=cfg.window, fallback_k=cfg.fallback_k
         )
+    if cfg.method == "above":
+        if tokens is None:
+            raise ValueError("the above sampler needs the corpus's target tokens")
+        return lambda s, t: above_target(s, t, image_sim=_similarity_above(tokens, s, t), fn_sim=cfg.fn_sim,
+                                         fallback_k=cfg.fallback_k)
     return lambda s, t: trns_mid_zone(s, t, lo=cfg.trns_lo, hi=cfg.trns_hi, mode=cfg.trns_mode, fallback_k=cfg.fallback_k)
+
+
+def image_similarity(tokens: torch.Tensor, target: int, candidates: np.ndarray) -> np.ndarray:
+    """(len(candidates),): max over token pairs of <t_target,a, t_i,b>, the model's own
+    measure of how alike two images are."""
+    t = tokens[target].float()  # (Q, E)
+    c = tokens[torch.as_tensor(candidates, dtype=torch.long, device=tokens.device)].float()  # (C, Q, E)
+    return torch.einsum("ae,cbe->cab", t, c).flatten(1).amax(1).cpu().numpy()
+
+
+def _similarity_above(tokens: torch.Tensor, scores: np.ndarray, target: int) -> np.ndarray:
+    """Image similarity to the target for the images ranked above it (elsewhere +inf: unused)."""
+    order = rank_descending(scores)
+    above = order[: int(np.flatnonzero(order == target)[0])]
+    sim = np.full(len(scores), np.inf, dtype=np.float32)
+    if len(above):
+        sim[above] = image_similarity(tokens, target, above)
+    return sim
 
 
 def chunked_scores(q: torch.Tensor, t: torch.Tensor, chunk: int) -> Iterator[tuple[int, torch.Tensor]]:
@@ -94,7 +119,6 @@ def build_table(
     (bank ids, (U,)), which must cover every group's corpus.
     """
     row_of = {int(b): i for i, b in enumerate(token_rows)}
-    sampler = sampler_for(cfg)
     sets: list[np.ndarray | None] = [None] * len(queries)
     ranks = np.zeros(len(queries), dtype=np.int64)
     fallback = np.zeros(len(queries), dtype=bool)
@@ -104,6 +128,7 @@ def build_table(
             continue
         t_g = _rows(tokens, np.asarray([row_of[int(b)] for b in corpus]))  # (N_g, Q, E)
         q_g = q[torch.as_tensor(rows, device=q.device)]  # (M_g, E)
+        sampler = sampler_for(cfg, t_g)
         for s, sc in chunked_scores(q_g, t_g, cfg.chunk):
             sc = sc.float().cpu().numpy()  # (c, N_g)
             for j, row in enumerate(rows[s : s + len(sc)]):

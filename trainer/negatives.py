@@ -26,6 +26,13 @@ mode, i.e. the candidates whose delta ranks lo..hi among the positive deltas, or
 candidates with ``lo <= delta <= hi`` in ``"delta"`` mode. Defaults 5..30 (the trial's
 ranks; the paper's bounds are not public). An empty zone falls back as above.
 
+Above the target (``above_target``, this project's candidate, not from a paper): the images
+the model ranks *above* the target, which are what recall and relevance at the top are
+decided by, minus the ones the model itself sees as near-copies of the target image (image
+similarity ``max_{a,b} <t_target,a, t_i,b>`` at least ``fn_sim``): those are likely further
+right answers (false negatives), not mistakes. No labels are read. A target ranked first,
+or one whose above-set is all near-copies, falls back as above.
+
 Schedule (QuRe): period = floor(epochs / n_def) (at least 1); with warm-up, epochs
 ``0 .. period-1`` draw uniformly from corpus minus target, and the sets are recomputed
 at epochs ``period, 2 period, ...``; without warm-up also at epoch 0.
@@ -171,6 +178,30 @@ def trns_mid_zone(
     if len(zone) == 0:
         return NegativeSet(fallback_positions(order, target, start, fallback_k), rank, True)
     return NegativeSet(zone.astype(np.int64), rank, False)
+
+
+def above_target(
+    scores: np.ndarray,
+    target: int,
+    *,
+    image_sim: np.ndarray | None = None,
+    fn_sim: float = 0.9,
+    fallback_k: int = 10,
+) -> NegativeSet:
+    """The images ranked above the target, minus likely false negatives (module docstring).
+
+    ``image_sim``: (N,) similarity of each corpus image to the target image, or None to keep
+    every image above the target."""
+    scores = np.asarray(scores)
+    _check_corpus(scores)
+    order = rank_descending(scores)
+    rank = _target_rank(order, target)
+    above = order[:rank]
+    if image_sim is not None and len(above):
+        above = above[np.asarray(image_sim)[above] < fn_sim]
+    if len(above) == 0:
+        return NegativeSet(fallback_positions(order, target, rank + 1, fallback_k), rank, True)
+    return NegativeSet(above.astype(np.int64), rank, False)
 
 
 # --------------------------------------------------------------------------- the table

@@ -1,8 +1,9 @@
 """One training step's forward pass per method, as an ``nn.Module`` (so DDP can wrap it).
 
 - ``contrastive``: in-batch InfoNCE, query i vs the batch's targets (``losses.in_batch_info_nce``).
-- ``qure`` / ``trns``: Bradley-Terry on (target, the epoch's negative) with the model's
-  learned temperature; the two methods differ only in how negatives are chosen.
+- ``qure`` / ``trns`` / ``above``: Bradley-Terry on (target, the epoch's negative) with the
+  model's learned temperature; the methods differ only in how negatives are chosen
+  (``trainer.negatives``).
 - ``spn``: SPN's second stage. The model's query side is split off
   (``QuReModel.split_query_side``), everything else is frozen; the target tokens of the
   whole training bank are computed once and passed in as ``bank_tokens``; the loss is
@@ -21,8 +22,8 @@ from .encode import featurize
 from .losses import bank_info_nce, bradley_terry, duplicate_target_mask, in_batch_info_nce, pairwise_accuracy
 from .model import QuReModel, paired_score, score
 
-METHODS = ("contrastive", "qure", "trns", "spn")
-PAIRWISE = ("qure", "trns")
+METHODS = ("contrastive", "qure", "trns", "above", "spn")
+PAIRWISE = ("qure", "trns", "above")
 
 
 class Objective(nn.Module):

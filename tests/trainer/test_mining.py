@@ -15,7 +15,7 @@ from trainer.data.queries import Queries, build_queries
 from trainer.data.synthetic import write_fashioniq
 from trainer.mining import MiningConfig, build_table, chunked_scores, mine
 from trainer.model import TINY, build_model, score
-from trainer.negatives import qure_hard_set, trns_mid_zone
+from trainer.negatives import above_target, qure_hard_set, trns_mid_zone
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -39,7 +39,7 @@ def _random_problem(seed=0, groups=(30, 25), queries=40, E=16, Q=4):
     return q, tokens[perm], perm, qs, [f"im{i}" for i in range(n)]
 
 
-@pytest.mark.parametrize("method", ["qure", "trns"])
+@pytest.mark.parametrize("method", ["qure", "trns", "above"])
 def test_chunked_table_equals_unchunked(method):
     q, tokens, rows, qs, names = _random_problem()
     cfg = MiningConfig(method=method, trns_lo=2, trns_hi=6, chunk=len(q))
@@ -70,6 +70,41 @@ def test_table_equals_per_query_sampler_on_the_group_slice():
         assert table.set_of(i).tolist() == corpus[ns.positions].tolist()
         assert qs.target[i] not in table.set_of(i)
         assert set(table.set_of(i).tolist()) <= set(corpus.tolist())  # never another category's image
+
+
+def test_above_table_keeps_out_near_copies_of_the_target():
+    """The above sampler: images ranked above the target, minus those whose tokens are at
+    least fn_sim alike to the target's (by a naive double loop over token pairs)."""
+    q, tokens, rows, qs, names = _random_problem(3)
+    cfg = MiningConfig(method="above", fn_sim=0.5)
+    table = build_table(q, tokens, rows, qs, cfg, names)
+    inv = np.argsort(rows)
+    by_id = tokens[torch.as_tensor(inv)]  # (N, Q, E) in bank-id order
+    full = score(q, by_id).numpy()
+    kept_out = 0
+    for i in range(len(q)):
+        corpus = qs.corpus_ids[qs.group[i]]
+        s, t = full[i, corpus], int(qs.target_pos[i])
+        above = [int(p) for p in np.argsort(-s, kind="stable") if s[p] > s[t]]
+        sim = {p: max(float(by_id[corpus[t], a] @ by_id[corpus[p], b]) for a in range(by_id.shape[1])
+                      for b in range(by_id.shape[1])) for p in above}
+        want = [corpus[p] for p in above if sim[p] < 0.5]
+        kept_out += len(above) - len(want)
+        if want:
+            assert table.set_of(i).tolist() == want and not table.fallback[i]
+        else:
+            assert table.fallback[i]
+        assert qs.target[i] not in table.set_of(i)
+    assert kept_out > 0, "the rule kept some image out on this problem"
+
+
+def test_above_target_without_similarities_is_everything_above():
+    s = np.array([0.1, 0.9, 0.5, 0.7, 0.3])
+    assert above_target(s, 2).positions.tolist() == [1, 3]
+    sim = np.array([0.0, 0.95, 0.0, 0.2, 0.0])
+    assert above_target(s, 2, image_sim=sim, fn_sim=0.9).positions.tolist() == [3]
+    first = above_target(s, 1, fallback_k=2)
+    assert first.fallback and first.positions.tolist() == [3, 2], "a target ranked first: the next ones"
 
 
 def test_mine_with_a_model_matches_naive_encoding(tmp_path, tiny_vocab):

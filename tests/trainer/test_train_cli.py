@@ -58,10 +58,10 @@ def _changed(a: dict, b: dict, prefix: str) -> bool:
     return any(not torch.equal(a[k], b[k]) for k in a if k.startswith(prefix))
 
 
-@pytest.mark.parametrize("method", ["contrastive", "qure", "trns", "spn"])
+@pytest.mark.parametrize("method", ["contrastive", "qure", "trns", "above", "spn"])
 def test_two_step_smoke_run(tmp_path, fiq, method):
     out = tmp_path / method
-    extra = ["--no-warmup"] if method in ("qure", "trns") else []
+    extra = ["--no-warmup"] if method in ("qure", "trns", "above") else []
     assert _train(fiq, out, method, "--epochs", "1", "--max-steps-per-epoch", "2", *extra) == 0
     for name in ("config.json", "vocab.txt", "checkpoint.pt", "best.pt", "log.jsonl", "plot.png"):
         assert (out / name).is_file(), name

@@ -68,17 +68,20 @@ def add_mining(p: argparse.ArgumentParser) -> None:
     g.add_argument("--trns-lo", type=float, default=5, help="TRNS mid-zone start (rank after the target, or delta)")
     g.add_argument("--trns-hi", type=float, default=30, help="TRNS mid-zone end (inclusive)")
     g.add_argument("--trns-mode", choices=["rank", "delta"], default="rank")
+    g.add_argument("--fn-sim", type=float, default=0.9,
+                   help="above: keep out images the model finds at least this alike to the target (likely right answers)")
     g.add_argument("--mine-chunk", type=int, default=256, help="queries scored at once while mining")
 
 
 def mining_config(args: argparse.Namespace, method: str) -> MiningConfig:
     return MiningConfig(
-        method=method if method in ("qure", "trns") else "qure",
+        method=method if method in ("qure", "trns", "above") else "qure",
         consecutive_threshold=args.consecutive_threshold,
         window=args.window,
         fallback_k=args.fallback_k,
         trns_lo=args.trns_lo,
         trns_hi=args.trns_hi,
         trns_mode=args.trns_mode,
+        fn_sim=args.fn_sim,
         chunk=args.mine_chunk,
     )

@@ -35,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_data(p)
     p.add_argument("--split", default="train")
     p.add_argument("--corpus", choices=["split", "targets"], default="split")
-    p.add_argument("--method", choices=["qure", "trns"], default="qure")
+    p.add_argument("--method", choices=["qure", "trns", "above"], default="qure")
     p.add_argument("--out", type=Path, required=True, help="the table to write (.npz)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--num-workers", type=int, default=0)

@@ -34,7 +34,7 @@ SPN_DEFAULTS = {"vitl": {"epochs": 3, "lr": 1e-5}, "tiny": {"epochs": 3, "lr": 1
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_data(p, required=False)
-    p.add_argument("--method", choices=["qure", "contrastive", "trns", "spn"])
+    p.add_argument("--method", choices=["qure", "contrastive", "trns", "above", "spn"])
     p.add_argument("--model", choices=["tiny", "vitl"], help="architecture (default with --init: the init run's)")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--out", type=Path, required=True, help="run folder to create (or to continue with --resume)")
@@ -58,7 +58,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, default=1000)
     g.add_argument("--no-amp", action="store_true", help="no fp16 autocast on CUDA")
     g.add_argument("--temp-floor", type=float, default=1e-3, help="lower bound on the learned temperature (0: none)")
-    g = p.add_argument_group("negatives schedule (qure, trns) and SPN")
+    g = p.add_argument_group("negatives schedule (qure, trns, above) and SPN")
     g.add_argument("--n-def", type=int, default=6, help="sets recomputed every floor(epochs / n_def) epochs")
     g.add_argument("--no-warmup", action="store_true", help="mine at epoch 0 too (e.g. after --init)")
     g.add_argument("--spn-temp", type=float, default=0.05, help="SPN stage-2 temperature")
