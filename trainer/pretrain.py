@@ -15,8 +15,9 @@ which: ``Description.fits``); each direction's cross-entropy spreads its target 
 row's positives (``trainer.losses.image_text_contrastive``).
 
 Each epoch ends with a probe on another split: for every distinct garment there, its
-full description ranks the split's images; P@5 is the share of the top 5 with exactly
-that garment, and per attribute the share that agree on it. The run folder it writes is
+full description ranks the images of its category; P@5 is the share of the top 5 with
+exactly that garment, and per attribute the share that agree on it (and, ranking all
+images, the share of the right category). The run folder it writes is
 one that ``train --init`` starts from (config.json with ``"method": "pretrain"``,
 vocab.txt, best.pt by probe P@5, checkpoint.pt to resume).
 """
@@ -117,7 +118,12 @@ def itc_scores(model: QuReModel, pixels: torch.Tensor, ids: torch.Tensor, mask: 
 @torch.no_grad()
 def probe(model: QuReModel, images: WorldImages, tok: Tokenizer, seed: int = 0, batch: int = 256,
           device: torch.device = torch.device("cpu")) -> dict[str, float]:
-    """Text -> image retrieval with full descriptions (see the module doc), in percent."""
+    """Text -> image retrieval with full descriptions (see the module doc), in percent.
+
+    ``probe_p@5`` and the per-attribute shares rank each description against the images of
+    its own category (as composed retrieval ranks a category's corpus);
+    ``probe_category`` is the share of the top 5 over *all* images that has the right
+    category."""
     was_training = model.training
     model.eval()
     n = len(images.names)
@@ -127,15 +133,21 @@ def probe(model: QuReModel, images: WorldImages, tok: Tokenizer, seed: int = 0, 
     rng = np.random.default_rng([seed, 11])
     ids, mask = tok.encode([full_description(g, rng).text for g in combos])
     text = model.encode_text(torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device))  # (C, E)
-    top = score(text, tokens).topk(min(5, n), dim=1).indices.cpu().numpy()  # (C, 5)
+    s = score(text, tokens).cpu()  # (C, N)
     model.train(was_training)
-    exact, agree = [], {}
-    for g, row in zip(combos, top):
-        hits = [images.garments[int(i)] for i in row]
-        exact.append(np.mean([h == g for h in hits]))
+    cats = np.asarray([g.category for g in images.garments])
+    k = min(5, n)
+    top_all = s.topk(k, dim=1).indices.numpy()  # (C, k)
+    same = torch.from_numpy(np.asarray([cats == g.category for g in combos]))  # (C, N)
+    top = s.masked_fill(~same, float("-inf")).topk(k, dim=1).indices.numpy()  # (C, k)
+    exact, agree, category = [], {}, []
+    for g, row, row_all in zip(combos, top, top_all):
+        hits = [images.garments[int(i)] for i in row if cats[int(i)] == g.category]
+        category.append(np.mean([cats[int(i)] == g.category for i in row_all]))
+        exact.append(sum(h == g for h in hits) / k)
         for a in g.attributes:
-            agree.setdefault(a, []).append(np.mean([h.category == g.category and h.get(a) == g.get(a) for h in hits]))
-    out = {"probe_p@5": 100.0 * float(np.mean(exact))}
+            agree.setdefault(a, []).append(sum(h.get(a) == g.get(a) for h in hits) / k)
+    out = {"probe_p@5": 100.0 * float(np.mean(exact)), "probe_category": 100.0 * float(np.mean(category))}
     out.update({f"probe_{a}": 100.0 * float(np.mean(v)) for a, v in sorted(agree.items())})
     return out
 

@@ -202,3 +202,39 @@ def test_cir_stage_with_a_frozen_vision_tower_keeps_it(tmp_path, world):
     assert any(not torch.equal(start[k], end[k]) for k in start if k.startswith("qformer."))
     model, _, _ = load_model(cir)
     assert model.cfg.freeze_vision and not any(p.requires_grad for p in model.vision.parameters())
+
+
+def test_probe_counts_what_it_says(world):
+    """A model whose target tokens *are* the full description's text feature scores 100."""
+    from engine.text import Tokenizer
+    from trainer.model import TINY, build_model
+    from trainer.data.images import MemoryPixelBank
+    from trainer.pretrain import WorldImages, probe
+
+    gs = [Garment("shirt", "red", "plain", "long"), Garment("shirt", "blue", "plain", "long"),
+          Garment("dress", "red", "plain", "long", "round", "short")]
+    names = [f"im{i}" for i in range(6)]
+    garments = [gs[0], gs[0], gs[1], gs[1], gs[2], gs[2]]
+    images = WorldImages(names, garments, MemoryPixelBank(names, torch.zeros(6, 3, 96, 96)))
+    model = build_model(TINY, vocab_size=1000)
+    code = {g: i for i, g in enumerate(gs)}
+    model.encode_target = lambda px: torch.nn.functional.one_hot(  # type: ignore[method-assign]
+        torch.tensor([code[g] for g in garments[: len(px)]]), 3).float()[:, None, :]
+    order = sorted(gs)  # the probe describes the distinct garments in sorted order
+    model.encode_text = lambda ids, mask: torch.nn.functional.one_hot(  # type: ignore[method-assign]
+        torch.tensor([code[g] for g in order]), 3).float()
+    tok = Tokenizer(_vocab(world), TINY.text_spec())
+    out = probe(model, images, tok)
+    # 2 exact matches per garment in a top 5 of its category (shirts: 4 images, dress: 2)
+    assert out["probe_p@5"] == pytest.approx(100 * 2 / 5)
+    assert out["probe_colour"] == pytest.approx(100 * (2 / 5 + 2 / 5 + 2 / 5) / 3)
+
+
+def _vocab(world):
+    from engine.world import vocabulary_corpus
+    from trainer.vocab import build_wordpiece_vocab
+
+    path = world.parent / "vocab.txt"
+    if not path.exists():
+        build_wordpiece_vocab(vocabulary_corpus(), path, 400)
+    return path
