@@ -36,6 +36,7 @@ VARIANTS = {
     "qure-nowarm": ("qure", ["--no-warmup"]),  # steep-drop sets from the first epoch (we start from a CIR model)
     "qure-w30": ("qure", ["--no-warmup", "--window", "30"]),  # drops searched among the 30 images after the target
     "trns": ("trns", ["--no-warmup"]),
+    "above": ("above", ["--no-warmup"]),  # images ranked above the target, near-copies kept out
     "spn": ("spn", []),
 }
 
@@ -99,39 +100,50 @@ def main() -> None:
     ap.add_argument("--parallel", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--extra", default="", help="extra train arguments for every second stage, e.g. '--window 30'")
+    ap.add_argument("--stage1", type=Path, default=None,
+                    help="one given first-stage run shared by every seed (e.g. pretrained, then CIR-trained), "
+                         "instead of training a first stage per seed")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    vocab = build_vocab(args.out, args.vocab_size)
     seeds = [int(s) for s in args.seeds.split(",")]
     methods = args.methods.split(",")
     pool = ThreadPoolExecutor(args.parallel)
 
-    stage1 = {s: args.out / f"stage1-s{s}" for s in seeds}
-    list(pool.map(lambda s: train(args.world, stage1[s], "contrastive", args.stage1_epochs, s, args.threads, [],
-                                  vocab=vocab), seeds))
+    if args.stage1 is not None:
+        stage1 = {s: args.stage1 for s in seeds}
+    else:
+        vocab = build_vocab(args.out, args.vocab_size)
+        stage1 = {s: args.out / f"stage1-s{s}" for s in seeds}
+        list(pool.map(lambda s: train(args.world, stage1[s], "contrastive", args.stage1_epochs, s, args.threads, [],
+                                      vocab=vocab), seeds))
     jobs = [(m, s) for s in seeds for m in methods]
     stage2 = {(m, s): args.out / f"stage2-{m}-s{s}" for m, s in jobs}
     extra = ["--lr", args.stage2_lr] + (args.extra.split() if args.extra else [])
     list(pool.map(lambda j: train(args.world, stage2[j], VARIANTS[j[0]][0], args.stage2_epochs, j[1], args.threads,
                                   extra + VARIANTS[j[0]][1], init=stage1[j[1]]), jobs))
     runs = {**{("stage1", s): r for s, r in stage1.items()}, **stage2}
-    results = dict(zip(runs, pool.map(lambda r: evaluate(args.world, r, args.threads), runs.values())))
+    unique = sorted(set(runs.values()))  # a shared first stage is evaluated once
+    by_path = dict(zip(unique, pool.map(lambda r: evaluate(args.world, r, args.threads), unique)))
+    results = {k: by_path[r] for k, r in runs.items()}
+    metrics = METRICS + tuple(k for k in ("map@10",) if all(k in r for r in results.values()))
 
     table = {}
     for name in ["stage1"] + methods:
         rows = [results[(name, s)] for s in seeds]
         table[name] = {k: (statistics.mean(r[k] for r in rows),
                            statistics.stdev(r[k] for r in rows) if len(rows) > 1 else 0.0,
-                           [r[k] for r in rows]) for k in METRICS}
+                           [r[k] for r in rows]) for k in metrics}
     (args.out / "results.json").write_text(json.dumps(
         {"args": {k: str(v) for k, v in vars(args).items()}, "table": table,
          "runs": {f"{k[0]}-s{k[1]}": v for k, v in results.items()}}, indent=2))
-    lines = ["| second stage | R@10 | R@50 | relevance P@5 | attribute agreement @10 |", "|---|---|---|---|---|"]
+    head = ["R@10", "R@50", "relevance P@5", "attribute agreement @10", "mAP@10"][: len(metrics)]
+    lines = ["| second stage | " + " | ".join(head) + " |", "|---|" + "---|" * len(head)]
     label = {"stage1": "(first stage only)", "contrastive": "contrastive, continued",
              "qure": "QuRe (paper schedule: 1 warm-up epoch)", "qure-nowarm": "QuRe, mined from epoch 0",
-             "qure-w30": "QuRe, drops within 30 after the target", "trns": "TRNS (mid-zone)", "spn": "SPN stage 2"}
+             "qure-w30": "QuRe, drops within 30 after the target", "trns": "TRNS (mid-zone)", "spn": "SPN stage 2",
+             "above": "above the target, near-copies out"}
     for name, row in table.items():
-        lines.append(f"| {label.get(name, name)} | " + " | ".join(f"{row[k][0]:.1f} ± {row[k][1]:.1f}" for k in METRICS) + " |")
+        lines.append(f"| {label.get(name, name)} | " + " | ".join(f"{row[k][0]:.1f} ± {row[k][1]:.1f}" for k in metrics) + " |")
     (args.out / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
