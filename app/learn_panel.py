@@ -12,12 +12,20 @@ from typing import Callable
 
 from PySide6.QtCore import QObject, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QPainter, QPaintEvent, QPen, QPolygonF
-from PySide6.QtWidgets import (QDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from engine.appstate.learn import LearnFacts, Phase, counts_line, counts_tip
-from engine.appstate.learn_report import (Epoch, Outcome, accuracy_range, best_held, curve_values, plot_points,
-                                          progress_words, progress_x_max, result_words)
+from engine.appstate.learn_report import (
+    Epoch,
+    Outcome,
+    accuracy_range,
+    best_held,
+    curve_values,
+    plot_points,
+    progress_words,
+    progress_x_max,
+    result_words,
+)
 
 CURVE = QColor(30, 110, 200)
 BEFORE = QColor(150, 150, 150)

@@ -26,8 +26,18 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, Signal
 
-from engine.appstate.learn import (LearnFacts, LearnFlow, LearnOptions, Phase, child_folder, learn_facts, leftovers,
-                                   personalize_command, start_problem, trainer_problem)
+from engine.appstate.learn import (
+    LearnFacts,
+    LearnFlow,
+    LearnOptions,
+    Phase,
+    child_folder,
+    learn_facts,
+    leftovers,
+    personalize_command,
+    start_problem,
+    trainer_problem,
+)
 from engine.appstate.learn_report import Epoch, LineBuffer, Outcome, failure_message, parse_epoch, parse_outcome
 from engine.appstate.query import Requests
 from engine.bundle import Bundle, load_bundle

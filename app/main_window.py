@@ -12,8 +12,17 @@ from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QSettings, Qt, QUrl
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPushButton, QSplitter,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine.appstate.learn import model_words
 from engine.appstate.places import bundle_for, demo_places
@@ -24,6 +33,7 @@ from engine.errors import BundleMismatchError
 from engine.library import LibraryConfig, LibraryStatus, SearchResult
 from engine.runtime import RuntimeConfig
 
+from .demo_setup import DemoSetup
 from .host import LibraryHost, describe_error
 from .indexing import IndexJob
 from .learn_panel import LearnBar, LearnDialog, LearnUI
@@ -37,7 +47,6 @@ from .results_model import ResultsModel
 from .results_view import ResultsView
 from .reveal import reveal
 from .search import SearchController
-from .demo_setup import DemoSetup
 from .thumbs import Thumbnails
 from .voting import VoteController
 

@@ -17,8 +17,19 @@ GUI-thread-only.
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QModelIndex, QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import (QBrush, QColor, QContextMenuEvent, QKeyEvent, QMouseEvent, QPainter, QPainterPath,
-                           QPaintEvent, QPalette, QPen, QPolygonF)
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QContextMenuEvent,
+    QKeyEvent,
+    QMouseEvent,
+    QPainter,
+    QPainterPath,
+    QPaintEvent,
+    QPalette,
+    QPen,
+    QPolygonF,
+)
 from PySide6.QtWidgets import QAbstractItemView, QListView, QMenu, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from engine.appstate.grid import divider
@@ -103,7 +114,9 @@ class TileDelegate(QStyledItemDelegate):
         img = image_rect(cell, self.tile_px)
         name_rect = QRect(img.left(), img.bottom() + 3, self.tile_px, NAME_H - 2)
         painter.setPen(pal.color(QPalette.ColorRole.Text))
-        name = option.fontMetrics.elidedText(str(_data(index, Qt.ItemDataRole.DisplayRole) or ""), Qt.TextElideMode.ElideMiddle, self.tile_px)
+        name = option.fontMetrics.elidedText(
+            str(_data(index, Qt.ItemDataRole.DisplayRole) or ""), Qt.TextElideMode.ElideMiddle, self.tile_px
+        )
         painter.drawText(name_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter, name)
         painter.setOpacity(1.0)
         self._paint_votes(painter, cell, _data(index, Role.VOTE), hover)
@@ -130,15 +143,24 @@ class TileDelegate(QStyledItemDelegate):
         if hover:
             for rect, up, color in ((up_r, True, UP_COLOR), (down_r, False, DOWN_COLOR)):
                 active = vote is not None and vote.up == up
-                _thumb(painter, rect, up, color if active else QColor(0, 0, 0, 150), QColor("white"),
-                       dashed=active and vote.pending)
+                _thumb(
+                    painter,
+                    rect,
+                    up,
+                    color if active else QColor(0, 0, 0, 150),
+                    QColor("white"),
+                    dashed=active and vote.pending,
+                )
         elif vote is not None:
             badge = QRect(image_rect(cell, self.tile_px).topLeft() + QPoint(4, 4), QSize(BUTTON - 4, BUTTON - 4))
             _thumb(painter, badge, vote.up, UP_COLOR if vote.up else DOWN_COLOR, QColor("white"), dashed=vote.pending)
 
     def editorEvent(self, event: QEvent, model, option: QStyleOptionViewItem, index: QModelIndex) -> bool:
-        if event.type() in (QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonRelease,
-                            QEvent.Type.MouseButtonDblClick):
+        if event.type() in (
+            QEvent.Type.MouseButtonPress,
+            QEvent.Type.MouseButtonRelease,
+            QEvent.Type.MouseButtonDblClick,
+        ):
             assert isinstance(event, QMouseEvent)
             up_r, down_r = vote_buttons(option.rect, self.tile_px)
             pos = event.position().toPoint()
@@ -192,7 +214,8 @@ class ResultsView(QListView):
         """Widen the cells so that the columns fill the row (no ragged right margin)."""
         base = tile_size(self.tile_px)
         columns = max(1, self.viewport().width() // base.width())
-        grid = QSize(max(base.width(), (self.viewport().width() - 1) // columns), base.height())  # Qt wraps at width - 1
+        # Qt wraps at width - 1
+        grid = QSize(max(base.width(), (self.viewport().width() - 1) // columns), base.height())
         if grid != self.gridSize():
             self.setGridSize(grid)
 
@@ -225,8 +248,10 @@ class ResultsView(QListView):
             return []
         origin = self.visualRect(m.index(0, 0)).topLeft()
         g = self.gridSize()
-        return [(origin + QPoint(x0 * g.width(), y0 * g.height()), origin + QPoint(x1 * g.width(), y1 * g.height()))
-                for (x0, y0), (x1, y1) in divider(cutoff, n, self.columns())]
+        return [
+            (origin + QPoint(x0 * g.width(), y0 * g.height()), origin + QPoint(x1 * g.width(), y1 * g.height()))
+            for (x0, y0), (x1, y1) in divider(cutoff, n, self.columns())
+        ]
 
     def paintEvent(self, e: QPaintEvent) -> None:
         super().paintEvent(e)
@@ -236,8 +261,11 @@ class ResultsView(QListView):
         if m is None or m.rowCount() == 0:
             if self.message:
                 p.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
-                p.drawText(self.viewport().rect().adjusted(24, 24, -24, -24),
-                           Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.message)
+                p.drawText(
+                    self.viewport().rect().adjusted(24, 24, -24, -24),
+                    Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                    self.message,
+                )
             p.end()
             return
         lines = self.divider_lines()
@@ -290,10 +318,15 @@ class ResultsView(QListView):
 
     def context_menu(self, row: int) -> QMenu:
         menu = QMenu(self)
-        for text, signal in (("Open", self.open_requested), ("Reveal in folder", self.reveal_requested),
-                             ("Copy path", self.copy_requested), (None, None),
-                             ("Use as reference", self.reference_requested), ("Find similar", self.similar_requested),
-                             (None, None)):
+        for text, signal in (
+            ("Open", self.open_requested),
+            ("Reveal in folder", self.reveal_requested),
+            ("Copy path", self.copy_requested),
+            (None, None),
+            ("Use as reference", self.reference_requested),
+            ("Find similar", self.similar_requested),
+            (None, None),
+        ):
             if text is None:
                 menu.addSeparator()
             else:

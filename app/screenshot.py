@@ -27,7 +27,11 @@ def visible_rows_ready(window: MainWindow) -> bool:
         r: QRect = view.visualRect(i)
         if r.top() > area.bottom():
             break
-        if r.intersects(area) and not model.data(i, Role.BROKEN) and window.thumbs.pixmap(model.data(i, Role.PHOTO_ID)) is None:
+        if (
+            r.intersects(area)
+            and not model.data(i, Role.BROKEN)
+            and window.thumbs.pixmap(model.data(i, Role.PHOTO_ID)) is None
+        ):
             return False
     return True
 
@@ -55,11 +59,14 @@ class ScreenshotWhenReady(QObject):
     def _take(self) -> None:
         w = self.window
         screen = w.screen()
-        pic = screen.grabWindow(0, w.frameGeometry().x(), w.frameGeometry().y(), w.frameGeometry().width(),
-                                w.frameGeometry().height())
+        pic = screen.grabWindow(
+            0, w.frameGeometry().x(), w.frameGeometry().y(), w.frameGeometry().width(), w.frameGeometry().height()
+        )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         ok = pic.save(str(self.path))
-        print(f"screenshot: {'saved' if ok else 'could not save'} {self.path} ({pic.width()}x{pic.height()})",
-              file=sys.stderr)
+        print(
+            f"screenshot: {'saved' if ok else 'could not save'} {self.path} ({pic.width()}x{pic.height()})",
+            file=sys.stderr,
+        )
         w.close()
         QApplication.instance().quit()

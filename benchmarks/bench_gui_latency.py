@@ -200,17 +200,26 @@ def main(argv: list[str] | None = None) -> int:
     out["scroll"] = {**probe.stop(), "results": w.model.rowCount(), "thumbnails": w.thumbs.loaded}
     w.close()
 
-    meta = {"machine": f"{os.cpu_count()} cores, {platform.machine()}", "model_threads": args.threads, "device": w.host.status.device
-            if w.host.status else "?", "bundle": str(bundle), "qt_platform": os.environ["QT_QPA_PLATFORM"]}
+    meta = {
+        "machine": f"{os.cpu_count()} cores, {platform.machine()}",
+        "model_threads": args.threads,
+        "device": w.host.status.device if w.host.status else "?",
+        "bundle": str(bundle),
+        "qt_platform": os.environ["QT_QPA_PLATFORM"],
+    }
     if args.json:
         print(json.dumps({**meta, **out}))
     else:
-        print(f"machine: {meta['machine']}, model: {bundle.name}, model threads: {args.threads or 'all'}, "
-              f"Qt platform: {meta['qt_platform']}")
+        print(
+            f"machine: {meta['machine']}, model: {bundle.name}, model threads: {args.threads or 'all'}, "
+            f"Qt platform: {meta['qt_platform']}"
+        )
         for phase, r in out.items():
             extra = {k: v for k, v in r.items() if k not in ("ticks", "max_ms", "p99_ms", "over_50ms", "over_100ms")}
-            print(f"{phase:7s} longest gap {r['max_ms']:6.1f} ms · p99 {r['p99_ms']:5.1f} ms · "
-                  f"{r['over_100ms']} gaps over 100 ms, {r['over_50ms']} over 50 ms of {r['ticks']} ticks · {extra}")
+            print(
+                f"{phase:7s} longest gap {r['max_ms']:6.1f} ms · p99 {r['p99_ms']:5.1f} ms · "
+                f"{r['over_100ms']} gaps over 100 ms, {r['over_50ms']} over 50 ms of {r['ticks']} ticks · {extra}"
+            )
     return 0
 
 

@@ -67,11 +67,10 @@ def make_tiny_bundle(out: Path) -> Path:
     import torch
 
     from engine.bundle import ModelInfo
+    from engine.text import Tokenizer
     from trainer.export import export_bundle
     from trainer.model import TINY, build_model
     from trainer.vocab import build_wordpiece_vocab
-
-    from engine.text import Tokenizer
 
     vocab = build_wordpiece_vocab(["same dress but red with long sleeves", "a blue striped shirt"] * 20,
                                   out.parent / "tiny-vocab.txt", vocab_size=200)
@@ -128,7 +127,8 @@ def main() -> None:
     p.add_argument("--out", type=Path, help="append the result as a JSON line here")
     args = p.parse_args()
     if args.make_tiny:
-        args.bundle = args.make_tiny if (args.make_tiny / "manifest.json").exists() else make_tiny_bundle(args.make_tiny)
+        made = (args.make_tiny / "manifest.json").exists()
+        args.bundle = args.make_tiny if made else make_tiny_bundle(args.make_tiny)
     if args.bundle is None:
         p.error("give --bundle or --make-tiny")
     bundle = load_bundle(args.bundle)
@@ -144,7 +144,9 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     result = {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-        "bundle": bundle.label, "image_size": spec.size, "photo": "4000x3000 JPEG q90 with EXIF",
+        "bundle": bundle.label,
+        "image_size": spec.size,
+        "photo": "4000x3000 JPEG q90 with EXIF",
         "mean_file_mb": round(float(np.mean([ph.stat().st_size for ph in photos])) / 2**20, 2),
         "decode_preprocess_draft": bench_decode(some, spec.size, spec, draft=True),
         "decode_preprocess_full": bench_decode(some[:4], spec.size, spec, draft=False),

@@ -30,10 +30,10 @@ def flops_image_path(cfg) -> float:
     T, W = v.num_tokens, v.width
     vit = v.layers * (T * (4 * W * W + 2 * W * W * v.mlp_ratio) + 2 * T * T * W)
     vit += T * 3 * v.patch_size**2 * W  # patch embedding
-    Q, H, I = q.num_query_tokens, q.hidden, q.intermediate
+    Q, H, F = q.num_query_tokens, q.hidden, q.intermediate
     qf = 0
     for i in range(q.layers):
-        qf += Q * 4 * H * H + 2 * Q * Q * H + Q * 2 * H * I  # self-attn + FFN (query path)
+        qf += Q * 4 * H * H + 2 * Q * Q * H + Q * 2 * H * F  # self-attn + FFN (query path)
         if i % q.cross_attention_freq == 0:
             qf += Q * 2 * H * H + T * 2 * W * H + 2 * Q * T * H  # q/out + k/v over the image + attention
     qf += Q * H * cfg.embed_dim
@@ -44,10 +44,10 @@ def flops_query_path(cfg) -> float:
     v, q = cfg.vision, cfg.qformer
     T, W = v.num_tokens, v.width
     N = q.num_query_tokens + cfg.max_txt_len
-    Q, H, I = q.num_query_tokens, q.hidden, q.intermediate
+    Q, H, F = q.num_query_tokens, q.hidden, q.intermediate
     f = 0
     for i in range(q.layers):
-        f += N * 4 * H * H + 2 * N * N * H + N * 2 * H * I
+        f += N * 4 * H * H + 2 * N * N * H + N * 2 * H * F
         if i % q.cross_attention_freq == 0:
             f += Q * 2 * H * H + T * 2 * W * H + 2 * Q * T * H
     f += Q * H * cfg.embed_dim
@@ -66,7 +66,6 @@ def timeit(fn, repeat: int) -> float:
 
 def matmul_roofline(threads: int) -> float:
     """GFLOP/s of one large fp32 MatMul in ORT with the same thread count."""
-    import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
@@ -132,7 +131,8 @@ def main() -> None:
         def ort_query():
             sess["query"].run(None, {"vision_feats": feats, "input_ids": ids, "attention_mask": mask})
 
-        r = {"batch": B, "ort_image": timeit(ort_image, args.repeat) / B, "ort_query": timeit(ort_query, args.repeat) / B}
+        r = {"batch": B, "ort_image": timeit(ort_image, args.repeat) / B,
+             "ort_query": timeit(ort_query, args.repeat) / B}
         if model is not None:
             tp, tf, ti, tm = (torch.from_numpy(x) for x in (px, feats, ids, mask))
             with torch.inference_mode():
@@ -140,8 +140,10 @@ def main() -> None:
                 r["torch_query"] = timeit(lambda: model.query_from_features(tf, ti, tm), args.repeat) / B
         rows.append(r)
 
-    print(f"machine: {platform.processor() or platform.machine()}, {args.threads} threads; "
-          f"ORT session load {load_s:.1f} s; ORT fp32 MatMul roofline {roof:.0f} GFLOP/s")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {args.threads} threads; "
+        f"ORT session load {load_s:.1f} s; ORT fp32 MatMul roofline {roof:.0f} GFLOP/s"
+    )
     print(f"image path {fi / 1e9:.1f} GFLOP/image, query path {fq / 1e9:.2f} GFLOP/query\n")
     print("| batch | path | PyTorch eager ms/img | ORT CPU ms/img | ORT vs torch | ORT GFLOP/s | of roofline |")
     print("|---|---|---|---|---|---|---|")

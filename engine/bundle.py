@@ -30,12 +30,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from .atomic import atomic_write_text
 from .errors import BundleError
 from .preprocess import ImageSpec
 from .text import TextSpec, Tokenizer
@@ -311,28 +310,9 @@ def file_entries(root: Path, rels: Iterable[str]) -> dict[str, dict[str, Any]]:
 
 
 def write_manifest(root: str | Path, manifest: Manifest) -> Path:
-    """Write ``manifest.json`` atomically (temp file, fsync, rename)."""
+    """Write ``manifest.json`` atomically (temp file, fsync, rename, fsync the folder)."""
     root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
     text = json.dumps(manifest.to_json(), indent=2, sort_keys=False) + "\n"
-    return atomic_write_text(root / MANIFEST, text)
-
-
-def atomic_write_text(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+    # durable: the manifest is what makes a folder a bundle (and holds every file's hash)
+    return atomic_write_text(root / MANIFEST, text, durable=True)

@@ -18,7 +18,7 @@ import sqlite3
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 from .errors import SchemaError
 
@@ -228,10 +228,12 @@ class Database:
         return row[0] if row else default
 
     def set_meta(self, key: str, value: str, conn: sqlite3.Connection | None = None) -> None:
-        run: Callable[[sqlite3.Connection], None] = lambda c: c.execute(
-            "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (key, value),
-        )
+        def run(c: sqlite3.Connection) -> None:
+            c.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
         if conn is not None:
             run(conn)
         else:

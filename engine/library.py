@@ -29,18 +29,19 @@ from typing import Sequence
 
 import numpy as np
 
+from .atomic import atomic_write
 from .bundle import Bundle, load_bundle
 from .catalog import Catalog, Photo
 from .db import SCHEMA_VERSION, Database
 from .errors import BundleMismatchError, ImageDecodeError, LibraryBusyError, LibraryError, QueryError
 from .feedback import FeedbackStore, QueryInfo, Vote
 from .filelock import ProcessLock
-from .indexer import Control, Indexer, IndexConfig, IndexReport, ProgressFn
+from .indexer import Control, IndexConfig, Indexer, IndexReport, ProgressFn
 from .photoindex import VectorConfig
 from .preprocess import preprocess
 from .ranking import relevance_cutoff
-from .results import Hit, LibraryStatus, SearchResult
 from .references import FeatureCache, ImageRef, Reference, ReferenceResolver, load_reference
+from .results import Hit, LibraryStatus, SearchResult
 from .runtime import Encoders, RuntimeConfig
 from .thumbnails import thumbnail
 from .vectorstore import QdrantConfig, VectorStore, open_vector_store
@@ -425,9 +426,8 @@ class Library:
         except Exception:  # the vote is already safe; features are a convenience
             return
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(".tmp.npy")
-        np.save(tmp, feats.astype(np.float16))
-        os.replace(tmp, out)
+        # durable: kept with the votes, which outlive the reference file they were cast on
+        atomic_write(out, lambda f: np.save(f, feats.astype(np.float16)), durable=True)
 
     def undo_vote(self, vote_id: int) -> Vote:
         return self.feedback.undo(vote_id)

@@ -45,7 +45,9 @@ class VoteView:
     @classmethod
     def of(cls, vote) -> "VoteView":
         q = vote.query
-        return cls(q.mode, q.ref_sha256, q.text, vote.photo_sha256, vote.up, vote.at, tuple(vote.shown_above), q.ref_path)
+        return cls(
+            q.mode, q.ref_sha256, q.text, vote.photo_sha256, vote.up, vote.at, tuple(vote.shown_above), q.ref_path
+        )
 
 
 @dataclass(frozen=True)

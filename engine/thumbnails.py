@@ -7,12 +7,11 @@ complete JPEG. The cache folder carries a ``CACHEDIR.TAG`` so backup tools skip 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from PIL import Image
 
+from .atomic import atomic_write
 from .decode import DecodeConfig, decode, read_file
 
 TAG = "Signature: 8a477f597d28d172789f06886806bc55\n# cirsearch thumbnails; safe to delete.\n"
@@ -33,15 +32,6 @@ def thumbnail(src: str | Path, sha256: str, cache: Path, size: int = 256, cfg: D
     tag = Path(cache) / "CACHEDIR.TAG"
     if not tag.exists():
         tag.write_text(TAG)
-    fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            im.save(f, "JPEG", quality=85)
-        os.replace(tmp, out)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    # not durable: a cache, redrawn from the photo when missing
+    atomic_write(out, lambda f: im.save(f, "JPEG", quality=85), durable=False)
     return out

@@ -24,16 +24,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import struct
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import faiss
 import numpy as np
 
+from .atomic import atomic_write
 from .errors import IndexFileError
 
 KINDS = ("flat", "fp16", "sq8", "ivfpq")
@@ -224,36 +224,24 @@ def save_index(index: TokenIndex, path: str | Path, target_side: str) -> None:
             "ids_sha256": hashlib.sha256(ids.tobytes()).hexdigest(),
         }
         hb = json.dumps(header).encode()
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(MAGIC + struct.pack("<Q", len(hb)) + hb)
-                f.write(ids.tobytes())
-                digest = hashlib.sha256()
 
-                def write(b: bytes) -> int:
-                    f.write(b)
-                    digest.update(b)
-                    return len(b)
+        def write(f: BinaryIO) -> None:
+            f.write(MAGIC + struct.pack("<Q", len(hb)) + hb)
+            f.write(ids.tobytes())
+            digest = hashlib.sha256()
 
-                writer = faiss.PyCallbackIOWriter(write, 1 << 22)
-                faiss.write_index(index._index, writer)
-                del writer
-                f.write(digest.digest() + TRAILER)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-            dfd = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+            def chunk(b: bytes) -> int:
+                f.write(b)
+                digest.update(b)
+                return len(b)
+
+            writer = faiss.PyCallbackIOWriter(chunk, 1 << 22)
+            faiss.write_index(index._index, writer)
+            del writer
+            f.write(digest.digest() + TRAILER)
+
+        # durable: the library's search index; after a power cut it must still be whole
+        atomic_write(path, write, durable=True)
 
 
 def load_index(path: str | Path, target_side: str, dim: int, num_tokens: int) -> TokenIndex:

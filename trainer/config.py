@@ -1,5 +1,10 @@
 """Training and data configuration: frozen dataclasses built at the edge (the CLI) and
-stored in the run's config.json."""
+stored in the run's config.json.
+
+The defaults written here are the only ones: the command line gives its flags no
+defaults of its own (a flag not given is None and leaves the field's default), and
+``trainer.commands.train.DEFAULTS`` overrides a few of them per model family and dataset.
+"""
 
 from __future__ import annotations
 
@@ -66,6 +71,16 @@ class TrainConfig:
         d["mining"] = MiningConfig(**d.get("mining", {}))
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def default_of(cls: type, name: str) -> Any:
+    """The default of dataclass ``cls``'s field ``name`` (for help texts)."""
+    f = {f.name: f for f in dataclasses.fields(cls)}[name]
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    raise ValueError(f"{cls.__name__}.{name} has no default")
 
 
 def data_to_json(d: DataConfig) -> dict[str, Any]:

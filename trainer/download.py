@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from engine.atomic import atomic_write_text
+
 
 class DownloadError(Exception):
     """A download failed or its content did not verify."""
@@ -95,9 +97,8 @@ class _Pins:
 
     def set(self, url: str, sha: str) -> None:
         self.data[url] = sha
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=2, sort_keys=True))
-        os.replace(tmp, self.path)
+        # durable: a pin is the hash seen on first download, which later downloads are checked against
+        atomic_write_text(self.path, json.dumps(self.data, indent=2, sort_keys=True), durable=True)
 
 
 def download(
@@ -182,6 +183,7 @@ def download(
         raise DownloadError(f"{remote.url}: downloaded file does not verify ({problem}); it was deleted")
     if expected is None:
         pins.set(remote.url, sha)
+    # not engine.atomic: the part is kept between runs to resume; verified, it becomes the file
     os.replace(part, dest)
     return dest
 

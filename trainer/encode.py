@@ -7,11 +7,13 @@ import contextlib
 import hashlib
 import json
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import BinaryIO, Iterator, Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
+
+from engine.atomic import atomic_write
 
 from .data.images import ImageBank, MemoryPixelBank, TokenBank
 from .model import QuReModel
@@ -141,12 +143,16 @@ def cache_vit_tokens(
     path = Path(cache_dir) / f"vit_tokens-{vision_fingerprint(model, bank.names)}.npy"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".partial.npy")
-        mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=shape)
-        for s, x in zip(range(0, len(bank), batch_size), image_batches(bank, ids, batch_size, num_workers)):
-            with autocast(device, amp):
-                mm[s : s + len(x)] = model.vision(x.to(device)).float().cpu().numpy()
-        mm.flush()
-        del mm
-        tmp.replace(path)
+
+        def write(f: BinaryIO) -> None:
+            # an .npy file written batch by batch: the header, then the rows in order
+            header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)), "fortran_order": False,
+                      "shape": shape}
+            np.lib.format.write_array_header_1_0(f, header)
+            for x in image_batches(bank, ids, batch_size, num_workers):
+                with autocast(device, amp):
+                    f.write(model.vision(x.to(device)).float().cpu().numpy().astype(np.float16).tobytes())
+
+        # not durable: a cache, keyed by the weights and the images, recomputed when missing
+        atomic_write(path, write, durable=False)
     return TokenBank(bank.names, path=path)

@@ -34,7 +34,15 @@ from .data.queries import Queries
 from .data.splits import CIRSplit
 from .encode import encode_queries, encode_targets
 from .metrics import (
-    MAP_KS, circo_summary, cirr_summary, fiq_summary, map_at, recall_at, subset_ranks, target_ranks, top_k,
+    MAP_KS,
+    circo_summary,
+    cirr_summary,
+    fiq_summary,
+    map_at,
+    recall_at,
+    subset_ranks,
+    target_ranks,
+    top_k,
 )
 from .mining import chunked_scores
 from .model import QuReModel

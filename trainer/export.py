@@ -65,7 +65,9 @@ class _Query(nn.Module):
         super().__init__()
         self.m = m
 
-    def forward(self, vision_feats: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, vision_feats: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> torch.Tensor:
         return self.m.query_from_features(vision_feats, input_ids, attention_mask)  # (B, E)
 
 
@@ -134,8 +136,9 @@ def _graph_param_bytes(model: QuReModel, name: str, dtype_bytes: int = 4) -> int
     return n * dtype_bytes + (model.query_tokens.numel() * dtype_bytes if name != "text" else 0)
 
 
-def _export_graph(module: nn.Module, name: str, args: tuple[torch.Tensor, ...], out_dir: Path, rel: str,
-                  external: bool) -> list[str]:
+def _export_graph(
+    module: nn.Module, name: str, args: tuple[torch.Tensor, ...], out_dir: Path, rel: str, external: bool
+) -> list[str]:
     """Export one graph; return the relative paths of the files written."""
     inputs, outputs = GRAPH_IO[name]
     dyn = {n: {0: "batch"} for n in (*inputs, *outputs)}
@@ -149,20 +152,44 @@ def _export_graph(module: nn.Module, name: str, args: tuple[torch.Tensor, ...], 
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
         if not external:
             buf = io.BytesIO()
-            torch.onnx.export(module, args, buf, dynamo=False, opset_version=OPSET, input_names=list(inputs),
-                              output_names=list(outputs), dynamic_axes=dyn, do_constant_folding=True)
+            torch.onnx.export(
+                module,
+                args,
+                buf,
+                dynamo=False,
+                opset_version=OPSET,
+                input_names=list(inputs),
+                output_names=list(outputs),
+                dynamic_axes=dyn,
+                do_constant_folding=True,
+            )
             target.write_bytes(buf.getvalue())
             return [rel]
         import onnx
 
         with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
             raw = Path(tmp) / "raw.onnx"
-            torch.onnx.export(module, args, str(raw), dynamo=False, opset_version=OPSET, input_names=list(inputs),
-                              output_names=list(outputs), dynamic_axes=dyn, do_constant_folding=True)
+            torch.onnx.export(
+                module,
+                args,
+                str(raw),
+                dynamo=False,
+                opset_version=OPSET,
+                input_names=list(inputs),
+                output_names=list(outputs),
+                dynamic_axes=dyn,
+                do_constant_folding=True,
+            )
             proto = onnx.load(str(raw), load_external_data=True)
             data_name = target.name + ".data"
-            onnx.save_model(proto, str(target), save_as_external_data=True, all_tensors_to_one_file=True,
-                            location=data_name, size_threshold=1024)
+            onnx.save_model(
+                proto,
+                str(target),
+                save_as_external_data=True,
+                all_tensors_to_one_file=True,
+                location=data_name,
+                size_threshold=1024,
+            )
         return [rel, str(Path(rel).parent / data_name)]
 
 
@@ -251,8 +278,9 @@ def export_bundle(
             module = _WRAPPERS[name](model).eval()
             external = _graph_param_bytes(model, name) > options.external_threshold
             rel = f"{name}/{name}.onnx" if external else f"{name}.onnx"
-            files += _export_graph(module, name, example_inputs(model, name, options.export_batch, gen), work, rel,
-                                   external)
+            files += _export_graph(
+                module, name, example_inputs(model, name, options.export_batch, gen), work, rel, external
+            )
             diff = check_parity(module, name, work / rel, example_inputs(model, name, options.check_batch, gen))
             if not diff <= TOLERANCE[name]:
                 raise ExportError(f"{name}.onnx differs from PyTorch by {diff:.3g} (tolerance {TOLERANCE[name]:g})")
@@ -260,12 +288,19 @@ def export_bundle(
             if options.fp16:
                 half = _Half(_WRAPPERS[name](_half_copy(model))).eval()
                 hrel = f"fp16/{name}/{name}.onnx" if external else f"fp16/{name}.onnx"
-                files += _export_graph(half, name, example_inputs(model, name, options.export_batch, gen), work, hrel,
-                                       _graph_param_bytes(model, name, 2) > options.external_threshold)
+                files += _export_graph(
+                    half,
+                    name,
+                    example_inputs(model, name, options.export_batch, gen),
+                    work,
+                    hrel,
+                    _graph_param_bytes(model, name, 2) > options.external_threshold,
+                )
                 hdiff = check_parity(module, name, work / hrel, example_inputs(model, name, options.check_batch, gen))
                 if not hdiff <= TOLERANCE_FP16[name]:
                     raise ExportError(
-                        f"fp16 {name}.onnx differs from float32 PyTorch by {hdiff:.3g} (tolerance {TOLERANCE_FP16[name]:g})"
+                        f"fp16 {name}.onnx differs from float32 PyTorch by {hdiff:.3g} "
+                        f"(tolerance {TOLERANCE_FP16[name]:g})"
                     )
                 fp16_graphs[name], parity[f"fp16_{name}"] = hrel, hdiff
         shutil.copy2(vocab_path, work / "vocab.txt")

@@ -56,7 +56,9 @@ def sampler_for(cfg: MiningConfig, tokens: torch.Tensor | None = None) -> Callab
             raise ValueError("the above sampler needs the corpus's target tokens")
         return lambda s, t: above_target(s, t, image_sim=_similarity_above(tokens, s, t), fn_sim=cfg.fn_sim,
                                          fallback_k=cfg.fallback_k)
-    return lambda s, t: trns_mid_zone(s, t, lo=cfg.trns_lo, hi=cfg.trns_hi, mode=cfg.trns_mode, fallback_k=cfg.fallback_k)
+    return lambda s, t: trns_mid_zone(
+        s, t, lo=cfg.trns_lo, hi=cfg.trns_hi, mode=cfg.trns_mode, fallback_k=cfg.fallback_k
+    )
 
 
 def image_similarity(tokens: torch.Tensor, target: int, candidates: np.ndarray) -> np.ndarray:
@@ -160,7 +162,15 @@ def mine(
             rows = np.unique(rows)  # groups share images: encode each once
         tokens = encode_targets(model, bank, rows, device, cfg.batch_size, amp, num_workers)  # (U, Q, E)
         q = encode_queries(
-            model, bank, queries.ref, queries.input_ids, queries.attention_mask, device, cfg.batch_size, amp, num_workers
+            model,
+            bank,
+            queries.ref,
+            queries.input_ids,
+            queries.attention_mask,
+            device,
+            cfg.batch_size,
+            amp,
+            num_workers,
         )  # (M, E)
         t1 = time.perf_counter()
         table = build_table(q, tokens, rows, queries, cfg, bank.names, meta)

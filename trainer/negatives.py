@@ -47,6 +47,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from engine.atomic import atomic_write
+
 TRNS_MODES = ("rank", "delta")
 
 
@@ -263,17 +265,16 @@ class NegativeTable:
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(
-            tmp,
-            offsets=self.offsets,
-            items=self.items,
-            target_rank=self.target_rank,
-            fallback=self.fallback,
-            image_names=np.asarray(self.image_names, dtype=str),
-            meta=np.asarray(json.dumps(self.meta)),
-        )
-        tmp.replace(path)
+        arrays = {
+            "offsets": self.offsets,
+            "items": self.items,
+            "target_rank": self.target_rank,
+            "fallback": self.fallback,
+            "image_names": np.asarray(self.image_names, dtype=str),
+            "meta": np.asarray(json.dumps(self.meta)),
+        }
+        # durable: a checkpoint names the table its epoch drew from, and resuming reloads it
+        atomic_write(path, lambda f: np.savez(f, **arrays), durable=True)
         return path
 
     @classmethod

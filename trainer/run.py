@@ -18,7 +18,6 @@ Checkpoints hold only tensors and JSON-able values and are read with
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import time
@@ -26,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from engine.atomic import atomic_write, atomic_write_json
 
 from .model import ModelConfig, QuReModel, build_model
 
@@ -56,18 +57,15 @@ def git_commit(repo: Path | None = None) -> str | None:
         return None
 
 
+# Durable: the checkpoint, the best weights and config.json are what resuming and
+# exporting read back; after a power cut they must be the old file or the whole new one.
 def atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    tmp.replace(path)
+    """``torch.save(obj)`` to ``path`` atomically and durably."""
+    atomic_write(path, lambda f: torch.save(obj, f), durable=True)
 
 
 def write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_json(path, obj, durable=True, indent=2, sort_keys=True)
 
 
 def read_config(run_dir: str | Path) -> dict[str, Any]:
@@ -124,7 +122,9 @@ def save_initial_run(run_dir: str | Path, model: QuReModel, vocab_path: str | Pa
 
     vocab_size = Tokenizer(run_dir / VOCAB, model.cfg.text_spec()).vocab_size
     if vocab_size != model.cfg.qformer.vocab_size:
-        raise RunError(f"the vocabulary has {vocab_size} tokens (with [DEC]) but the model {model.cfg.qformer.vocab_size}")
+        raise RunError(
+            f"the vocabulary has {vocab_size} tokens (with [DEC]) but the model {model.cfg.qformer.vocab_size}"
+        )
     write_config(run_dir, model, vocab_size, {"method": "initial", "meta": meta})
     payload = weights_payload(model, epoch=0, step=0)
     atomic_save(payload, run_dir / BEST)
@@ -150,7 +150,9 @@ def model_from_payload(payload: dict[str, Any]) -> QuReModel:
 def load_state_strict(model: QuReModel, state: dict[str, torch.Tensor]) -> None:
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise RunError(f"weights do not match the model: missing {sorted(missing)[:8]}, unexpected {sorted(unexpected)[:8]}")
+        raise RunError(
+            f"weights do not match the model: missing {sorted(missing)[:8]}, unexpected {sorted(unexpected)[:8]}"
+        )
 
 
 def load_model(run_dir: str | Path, which: str = "best") -> tuple[QuReModel, Path, dict[str, Any]]:
@@ -220,6 +222,7 @@ def plot_log(run_dir: Path) -> Path:
     fig.suptitle(run_dir.name)
     fig.tight_layout()
     path = run_dir / PLOT
-    fig.savefig(path, dpi=90)
+    # not durable: redrawn from the log every epoch
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=90), durable=False)
     plt.close(fig)
     return path

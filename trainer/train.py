@@ -56,7 +56,12 @@ def _vision_frozen(model: QuReModel) -> bool:
 
 
 def load_data(
-    data: DataConfig, split_name: str, model: QuReModel, tokenizer: Tokenizer, device: torch.device, d: distributed.Dist,
+    data: DataConfig,
+    split_name: str,
+    model: QuReModel,
+    tokenizer: Tokenizer,
+    device: torch.device,
+    d: distributed.Dist,
     num_workers: int = 0,
 ) -> SplitData:
     """Parse a split, build its image bank (cached ViT tokens when the tower is frozen
@@ -113,11 +118,23 @@ def select_metric(metrics: dict[str, float]) -> float | None:
 
 class Trainer:
     def __init__(
-        self, run_dir: Path, model: QuReModel, data: DataConfig, cfg: TrainConfig, device: torch.device,
-        d: distributed.Dist, log: Log,
+        self,
+        run_dir: Path,
+        model: QuReModel,
+        data: DataConfig,
+        cfg: TrainConfig,
+        device: torch.device,
+        d: distributed.Dist,
+        log: Log,
     ):
         self.run_dir, self.model, self.data, self.cfg, self.device, self.d, self.log = (
-            run_dir, model, data, cfg, device, d, log
+            run_dir,
+            model,
+            data,
+            cfg,
+            device,
+            d,
+            log,
         )
         self.tokenizer = Tokenizer(run_dir / run.VOCAB, model.cfg.text_spec())
         if cfg.method == "spn":
@@ -147,7 +164,9 @@ class Trainer:
         params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and device.type == "cuda")
-        self.dataset = TripletDataset(self.train_data.queries, self.train_data.bank, with_target_images=cfg.method != "spn")
+        self.dataset = TripletDataset(
+            self.train_data.queries, self.train_data.bank, with_target_images=cfg.method != "spn"
+        )
         self.epoch, self.step, self.best = 0, 0, None
         self.table: NegativeTable | None = None
         self.table_file: str | None = None
@@ -200,8 +219,14 @@ class Trainer:
             if self.d.main:
                 t0 = time.perf_counter()
                 table = mine(
-                    self.model, self.train_data.bank, self.train_data.queries, cfg.mining, self.device, cfg.amp,
-                    cfg.num_workers, meta={"epoch": epoch},
+                    self.model,
+                    self.train_data.bank,
+                    self.train_data.queries,
+                    cfg.mining,
+                    self.device,
+                    cfg.amp,
+                    cfg.num_workers,
+                    meta={"epoch": epoch},
                 )
                 table.save(self.run_dir / rel)
                 info = {"mined": True, "seconds": round(time.perf_counter() - t0, 2), **table.stats()}
@@ -261,8 +286,15 @@ class Trainer:
             if self.d.main and (self.step % cfg.log_every == 0 or i == n_steps - 1):
                 run.append_log(
                     self.run_dir,
-                    {"kind": "step", "epoch": epoch, "step": self.step, "loss": lv, "acc": av, "lr": lr,
-                     "temp": float(model.temp.detach())},
+                    {
+                        "kind": "step",
+                        "epoch": epoch,
+                        "step": self.step,
+                        "loss": lv,
+                        "acc": av,
+                        "lr": lr,
+                        "temp": float(model.temp.detach()),
+                    },
                 )
         n = max(n, 1)
         return self.d.mean(total_loss / n, self.device), self.d.mean(total_acc / n, self.device)
@@ -294,8 +326,13 @@ class Trainer:
             if self.d.main:
                 self._checkpoint(epoch, metrics)
                 last = {
-                    "kind": "epoch", "epoch": epoch, "step": self.step, "train_loss": train_loss,
-                    "train_acc": train_acc, "val": metrics, "negatives": neg_info,
+                    "kind": "epoch",
+                    "epoch": epoch,
+                    "step": self.step,
+                    "train_loss": train_loss,
+                    "train_acc": train_acc,
+                    "val": metrics,
+                    "negatives": neg_info,
                     "seconds": {"negatives": round(t1 - t0, 2), "train": round(t2 - t1, 2), "eval": round(t3 - t2, 2)},
                 }
                 run.append_log(self.run_dir, last)

@@ -45,7 +45,7 @@ def _generate(args: argparse.Namespace) -> int:
     print(f"  {'split':18s} {'images':>7s} {'combos':>7s} {'triplets':>9s}")
     for key, c in counts(plan).items():
         print(f"  {key:18s} {c['images']:7d} {c['combinations']:7d} {c['triplets']:9d}")
-    print(f"  images/<name>.png, image_splits/, captions/, statements/, attributes.json, world.json")
+    print("  images/<name>.png, image_splits/, captions/, statements/, attributes.json, world.json")
     return 0
 
 

@@ -114,7 +114,9 @@ def _article(words: str) -> str:
 
 def _say_pred(sts: list[Statement], noun: str, cat: str, rng: np.random.Generator) -> str:
     clauses = [word(s, "pred", cat, rng) for s in sts]
-    subject = _pick(rng, ["", "", "", "", "", "", "it ", "this one ", f"the {noun} ", "the new one ", "should be one that "])
+    subject = _pick(
+        rng, ["", "", "", "", "", "", "it ", "this one ", f"the {noun} ", "the new one ", "should be one that "]
+    )
     return subject + _join([c for c in clauses if c], rng, comma=False)
 
 
@@ -127,12 +129,25 @@ def _say_imp(sts: list[Statement], noun: str, cat: str, rng: np.random.Generator
 
 
 def _say_posts(sts: list[Statement], cat: str, rng: np.random.Generator) -> str:
-    return _join([str(word(s, "post", cat, rng) or "that " + str(word(s, "pred", cat, rng))) for s in sts], rng, comma=False)
+    return _join(
+        [str(word(s, "post", cat, rng) or "that " + str(word(s, "pred", cat, rng))) for s in sts], rng, comma=False
+    )
 
 
 def _say_same(sts: list[Statement], noun: str, cat: str, rng: np.random.Generator) -> str:
-    frame = _pick(rng, ["same {n} but {x}", "the same {n} but {x}", "same style but {x}", "similar {n} but {x}",
-                        "like this one but {x}", "same but {x}", "this {n} {x}", "same thing but {x}"])
+    frame = _pick(
+        rng,
+        [
+            "same {n} but {x}",
+            "the same {n} but {x}",
+            "same style but {x}",
+            "similar {n} but {x}",
+            "like this one but {x}",
+            "same but {x}",
+            "this {n} {x}",
+            "same thing but {x}",
+        ],
+    )
     return frame.replace("{n}", noun).replace("{x}", _say_posts(sts, cat, rng))
 
 
@@ -158,19 +173,39 @@ def _say_instead(sts: list[Statement], rest: list[Statement], noun: str, cat: st
         x, y = _pick(rng, colour_words(new.value)), _pick(rng, colour_words(old.value))
     else:
         x, y = _pick(rng, PATTERN_ADJ[new.value]), _pick(rng, PATTERN_ADJ[old.value])
-    frame = _pick(rng, ["{x} instead of {y}", "{x} rather than {y}", "{x} not {y}", "{x}, not {y}",
-                        "make it {x} instead of {y}", "change {y} to {x}", "{x} instead of the {y}"])
+    frame = _pick(
+        rng,
+        [
+            "{x} instead of {y}",
+            "{x} rather than {y}",
+            "{x} not {y}",
+            "{x}, not {y}",
+            "make it {x} instead of {y}",
+            "change {y} to {x}",
+            "{x} instead of the {y}",
+        ],
+    )
     text = frame.replace("{x}", x).replace("{y}", y)
     if rest:
         ordering = frame.startswith(("make", "change"))
-        said = [str(word(s, "imp", cat, rng) or word(s, "pred", cat, rng)) if ordering else str(word(s, "pred", cat, rng))
-                for s in rest]
+        said = [
+            str(word(s, "imp", cat, rng) or word(s, "pred", cat, rng)) if ordering else str(word(s, "pred", cat, rng))
+            for s in rest
+        ]
         text += _pick(rng, [" and ", ", "]) + _join(said, rng, comma=False)
     return text
 
 
-def compose(reference: Garment, target: Garment, attributes: list[str], rng: np.random.Generator,
-            style: str | None = None, vague: float = 1.0, keep: float = 0.15, casual: bool = True) -> Caption:
+def compose(
+    reference: Garment,
+    target: Garment,
+    attributes: list[str],
+    rng: np.random.Generator,
+    style: str | None = None,
+    vague: float = 1.0,
+    keep: float = 0.15,
+    casual: bool = True,
+) -> Caption:
     """A caption about ``attributes`` (changed ones) of ``target``, in ``style`` or a random one.
 
     ``vague`` scales how often a change is said loosely ("darker", "has sleeves"); ``keep``

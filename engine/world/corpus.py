@@ -4,8 +4,8 @@
 with each filler, for every attribute value and category), the fixed words of the caption
 shapes, a sample of whole captions and of garment descriptions (pretraining's texts), and
 everyday words a person might type into the demo app ("make it", "without", "instead",
-"please", colours and garments the world does not draw). Building the vocabulary file is the trainer's job (``trainer.vocab``); the engine
-only supplies the texts.
+"please", colours and garments the world does not draw). Building the vocabulary file is
+the trainer's job (``trainer.vocab``); the engine only supplies the texts.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Iterator
 
 import numpy as np
 
-from engine.world.attributes import CATEGORIES, VALUES, CATEGORY_ATTRIBUTES, all_garments
+from engine.world.attributes import CATEGORIES, CATEGORY_ATTRIBUTES, VALUES, all_garments
 from engine.world.captions import caption_pair
 from engine.world.descriptions import sampled_descriptions
 from engine.world.phrases import NOUNS, PATTERN_ADJ, RELATIONS, Statement, expand, fillers, templates
@@ -45,10 +45,23 @@ EVERYDAY = (
     "mini midi maxi knee ankle floor length above below"
 )
 USER_PHRASES = (
-    "make it red", "same dress but blue", "with long sleeves", "without sleeves", "more colorful",
-    "less formal", "but in green", "same but striped", "instead of black", "please make it darker",
-    "a shorter version", "the same shirt in white", "no pattern please", "with a v-neck instead",
-    "make the sleeves shorter", "change the color to navy", "i want this in pink",
+    "make it red",
+    "same dress but blue",
+    "with long sleeves",
+    "without sleeves",
+    "more colorful",
+    "less formal",
+    "but in green",
+    "same but striped",
+    "instead of black",
+    "please make it darker",
+    "a shorter version",
+    "the same shirt in white",
+    "no pattern please",
+    "with a v-neck instead",
+    "make the sleeves shorter",
+    "change the color to navy",
+    "i want this in pink",
 )
 
 

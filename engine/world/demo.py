@@ -10,7 +10,6 @@ example queries (a reference photo, a sentence, and every photo that satisfies i
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from engine.atomic import atomic_write_json
 from engine.world.attributes import CATEGORIES, Garment
 from engine.world.captions import compose
 from engine.world.errors import WorldError
@@ -104,7 +104,7 @@ def _queries(photos: list[DemoPhoto], count: int, rng: np.random.Generator) -> l
     for p in photos:
         by_garment.setdefault(p.garment, []).append(p.path)
     out: list[DemoQuery] = []
-    for i in range(count * 20):
+    for _ in range(count * 20):
         if len(out) == count:
             break
         category = CATEGORIES[len(out) % len(CATEGORIES)]
@@ -160,9 +160,8 @@ def render_demo_library(out_dir: str | Path, n: int = 300, seed: int = 0, querie
         "photos": {p.path: {**p.garment.to_json(), "exif_orientation": p.orientation} for p in photos},
         "queries": [{"reference": q.reference, "text": q.text, "relevant": list(q.relevant)} for q in qs],
     }
-    tmp = root / "demo.json.tmp"
-    tmp.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, root / "demo.json")
+    # not durable: the library is drawn again from its seed
+    atomic_write_json(root / "demo.json", meta, durable=False, indent=1)
     return DemoLibrary(root, tuple(photos), tuple(qs))
 
 

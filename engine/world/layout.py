@@ -15,12 +15,12 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from engine.atomic import atomic_write_json
 from engine.world.attributes import Garment, vocabulary
 from engine.world.captions import Caption
 from engine.world.errors import WorldError
@@ -40,9 +40,8 @@ Progress = Callable[[int, int], None]
 
 
 def _dump(path: Path, obj: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    # not durable: a generated world is drawn again from its seed
+    atomic_write_json(path, obj, durable=False, indent=1)
 
 
 def prepare_dir(out: Path, overwrite: bool) -> None:
@@ -66,7 +65,9 @@ def prepare_dir(out: Path, overwrite: bool) -> None:
 
 def _render_one(args: tuple[ImageRecord, Path, int]) -> None:
     rec, out, size = args
-    render_seeded(rec.garment, rec.render_seed, (size, size)).save(out / "images" / f"{rec.name}{IMAGE_EXT}", compress_level=4)
+    render_seeded(rec.garment, rec.render_seed, (size, size)).save(
+        out / "images" / f"{rec.name}{IMAGE_EXT}", compress_level=4
+    )
 
 
 def render_images(plan: WorldPlan, out: Path, workers: int = 1, progress: Progress | None = None) -> None:
@@ -90,9 +91,12 @@ def _triplet_json(t: Triplet) -> dict[str, Any]:
 
 
 def _statements_json(t: Triplet) -> dict[str, Any]:
-    return {"candidate": t.candidate, "target": t.target,
-            "statements": [[s.to_json() for s in c.statements] for c in t.captions],
-            "styles": [c.style for c in t.captions]}
+    return {
+        "candidate": t.candidate,
+        "target": t.target,
+        "statements": [[s.to_json() for s in c.statements] for c in t.captions],
+        "styles": [c.style for c in t.captions],
+    }
 
 
 def counts(plan: WorldPlan) -> dict[str, Any]:
@@ -109,8 +113,9 @@ def counts(plan: WorldPlan) -> dict[str, Any]:
     return out
 
 
-def write_world(plan: WorldPlan, out: str | Path, overwrite: bool = False, workers: int = 1,
-                progress: Progress | None = None) -> Path:
+def write_world(
+    plan: WorldPlan, out: str | Path, overwrite: bool = False, workers: int = 1, progress: Progress | None = None
+) -> Path:
     """Render and write ``plan`` under ``out``; returns the folder. ``progress(done, total)`` per image."""
     out = Path(out)
     prepare_dir(out, overwrite)
@@ -120,13 +125,22 @@ def write_world(plan: WorldPlan, out: str | Path, overwrite: bool = False, worke
         _dump(out / "captions" / f"cap.{category}.{split}.json", [_triplet_json(t) for t in triplets])
         _dump(out / "statements" / f"cap.{category}.{split}.json", [_statements_json(t) for t in triplets])
     _dump(out / "attributes.json", {r.name: r.garment.to_json() for r in plan.images})
-    _dump(out / "world.json", {
-        "generator": GENERATOR, "version": VERSION, "seed": plan.config.seed,
-        "config": plan.config.to_json(), "vocabulary": vocabulary(),
-        "image_ext": IMAGE_EXT, "image_size": plan.config.image_size,
-        "splits": list(SPLITS), "categories": list(plan.config.categories),
-        "counts": counts(plan), "relevance": RELEVANCE,
-    })
+    _dump(
+        out / "world.json",
+        {
+            "generator": GENERATOR,
+            "version": VERSION,
+            "seed": plan.config.seed,
+            "config": plan.config.to_json(),
+            "vocabulary": vocabulary(),
+            "image_ext": IMAGE_EXT,
+            "image_size": plan.config.image_size,
+            "splits": list(SPLITS),
+            "categories": list(plan.config.categories),
+            "counts": counts(plan),
+            "relevance": RELEVANCE,
+        },
+    )
     return out
 
 
@@ -172,16 +186,22 @@ def read_world(root: str | Path) -> World:
             if len(caps) != len(stms):
                 raise WorldError(f"{category}.{split}: captions and statements files differ in length")
             triplets[key] = [
-                Triplet(c["candidate"], c["target"], tuple(  # type: ignore[arg-type]
-                    Caption(text, tuple(Statement.from_json(x) for x in sts), style)
-                    for text, sts, style in zip(c["captions"], s["statements"], s["styles"])))
+                Triplet(
+                    c["candidate"],
+                    c["target"],
+                    tuple(  # type: ignore[arg-type]
+                        Caption(text, tuple(Statement.from_json(x) for x in sts), style)
+                        for text, sts, style in zip(c["captions"], s["statements"], s["styles"])
+                    ),
+                )
                 for c, s in zip(caps, stms)
             ]
     return World(root, meta, attributes, splits, triplets)
 
 
-def generate(config: WorldConfig, out: str | Path, overwrite: bool = False, workers: int = 1,
-             progress: Progress | None = None) -> Path:
+def generate(
+    config: WorldConfig, out: str | Path, overwrite: bool = False, workers: int = 1, progress: Progress | None = None
+) -> Path:
     """Plan and write a world in one call."""
     from engine.world.plan import plan_world
 

@@ -95,7 +95,10 @@ SLEEVE_ADJ = {
 }
 NECK_ADJ = {"v-neck": ("v-neck", "v neck"), "round": ("crew-neck", "round-neck", "crew neck")}
 NECK_NOUN = {"v-neck": ("v-neck", "v neck", "v neckline"), "round": ("round neck", "crew neck", "round neckline")}
-LENGTH_ADJ = {"short": ("short", "mini", "knee-length", "knee length"), "long": ("long", "maxi", "floor-length", "floor length")}
+LENGTH_ADJ = {
+    "short": ("short", "mini", "knee-length", "knee length"),
+    "long": ("long", "maxi", "floor-length", "floor length"),
+}
 
 
 def colour_words(v: str) -> tuple[str, ...]:
@@ -109,117 +112,181 @@ Table = dict[str, tuple[str, ...]]
 
 def _colour(rel: str, v: str) -> Table:
     if rel == "is":
-        return {"pred": ("is {v}", "is {v} in {c}", "is in {v}", "comes in {v}", "has a {v} {c}"),
-                "imp": ("make it {v}", "change the {c} to {v}", "change it to {v}", "turn it {v}", "switch to {v}", "make the {n} {v}"),
-                "post": ("in {v}", "in a {v} {c}"),
-                "adj": ("{v}",)}
+        return {
+            "pred": ("is {v}", "is {v} in {c}", "is in {v}", "comes in {v}", "has a {v} {c}"),
+            "imp": (
+                "make it {v}",
+                "change the {c} to {v}",
+                "change it to {v}",
+                "turn it {v}",
+                "switch to {v}",
+                "make the {n} {v}",
+            ),
+            "post": ("in {v}", "in a {v} {c}"),
+            "adj": ("{v}",),
+        }
     if rel == "is_not":
-        return {"pred": ("is not {v}", "is no longer {v}", "isn't {v}"),
-                "imp": ("change the {c} from {v}", "lose the {v}", "get rid of the {v} {c}"),
-                "post": ("not in {v}", "in a {c} other than {v}")}
+        return {
+            "pred": ("is not {v}", "is no longer {v}", "isn't {v}"),
+            "imp": ("change the {c} from {v}", "lose the {v}", "get rid of the {v} {c}"),
+            "post": ("not in {v}", "in a {c} other than {v}"),
+        }
     if rel == "same":
-        return {"pred": ("is still {v}", "keeps the {v} {c}", "is the same {c}", "has the same {c}"),
-                "imp": ("keep it {v}", "keep the {c}", "keep the same {c}", "keep the {v}"),
-                "post": ("in the same {c}", "still in {v}")}
+        return {
+            "pred": ("is still {v}", "keeps the {v} {c}", "is the same {c}", "has the same {c}"),
+            "imp": ("keep it {v}", "keep the {c}", "keep the same {c}", "keep the {v}"),
+            "post": ("in the same {c}", "still in {v}"),
+        }
     word, verb = ("darker", "darken") if rel == "darker" else ("lighter", "lighten")
-    return {"pred": (f"is {word}", f"is a {word} {{c}}", f"is {word} in {{c}}", f"has a {word} {{c}}", f"is a {word} shade"),
-            "imp": (f"make it {word}", f"use a {word} {{c}}", f"go {word}", f"{verb} the {{c}}", f"make it a bit {word}"),
-            "post": (f"in a {word} {{c}}", f"in a {word} shade"),
-            "adj": (word,)}
+    return {
+        "pred": (
+            f"is {word}",
+            f"is a {word} {{c}}",
+            f"is {word} in {{c}}",
+            f"has a {word} {{c}}",
+            f"is a {word} shade",
+        ),
+        "imp": (f"make it {word}", f"use a {word} {{c}}", f"go {word}", f"{verb} the {{c}}", f"make it a bit {word}"),
+        "post": (f"in a {word} {{c}}", f"in a {word} shade"),
+        "adj": (word,),
+    }
 
 
 def _pattern(rel: str, v: str) -> Table:
     if rel == "is" and v == "plain":
-        return {"pred": ("is plain", "is solid", "has no pattern", "is a solid {c}", "is plain with no pattern"),
-                "imp": ("remove the pattern", "make it plain", "make it solid", "get rid of the pattern"),
-                "post": ("with no pattern", "without a pattern", "in a solid {c}"),
-                "adj": ("{a}",)}
+        return {
+            "pred": ("is plain", "is solid", "has no pattern", "is a solid {c}", "is plain with no pattern"),
+            "imp": ("remove the pattern", "make it plain", "make it solid", "get rid of the pattern"),
+            "post": ("with no pattern", "without a pattern", "in a solid {c}"),
+            "adj": ("{a}",),
+        }
     if rel == "is":
-        return {"pred": ("is {a}", "has {h}"),
-                "imp": ("make it {a}", "add {h}", "give it {h}", "change the pattern to {h}", "put {h} on it"),
-                "post": ("with {h}",),
-                "adj": ("{a}",)}
+        return {
+            "pred": ("is {a}", "has {h}"),
+            "imp": ("make it {a}", "add {h}", "give it {h}", "change the pattern to {h}", "put {h} on it"),
+            "post": ("with {h}",),
+            "adj": ("{a}",),
+        }
     if rel == "is_not" and v == "plain":
-        return {"pred": ("has a pattern", "is patterned", "is not plain", "isn't plain"),
-                "imp": ("add a pattern", "make it patterned", "add some pattern"),
-                "post": ("with a pattern", "with some pattern"),
-                "adj": ("patterned",)}
+        return {
+            "pred": ("has a pattern", "is patterned", "is not plain", "isn't plain"),
+            "imp": ("add a pattern", "make it patterned", "add some pattern"),
+            "post": ("with a pattern", "with some pattern"),
+            "adj": ("patterned",),
+        }
     if rel == "is_not":
-        return {"pred": ("is not {a}", "has no {t}", "does not have {t}", "doesn't have {t}"),
-                "imp": ("remove the {t}", "lose the {t}", "get rid of the {t}", "take away the {t}"),
-                "post": ("without {t}", "without the {t}", "with no {t}")}
+        return {
+            "pred": ("is not {a}", "has no {t}", "does not have {t}", "doesn't have {t}"),
+            "imp": ("remove the {t}", "lose the {t}", "get rid of the {t}", "take away the {t}"),
+            "post": ("without {t}", "without the {t}", "with no {t}"),
+        }
     # same
     if v == "plain":
-        return {"pred": ("is still plain", "is still solid", "still has no pattern", "has the same pattern"),
-                "imp": ("keep it plain", "keep it solid", "keep the same pattern"),
-                "post": ("with the same pattern", "still with no pattern")}
-    return {"pred": ("is still {a}", "still has {t}", "has the same pattern", "keeps the {t}"),
-            "imp": ("keep the {t}", "keep the pattern", "keep the same pattern"),
-            "post": ("with the same pattern", "still with {t}")}
+        return {
+            "pred": ("is still plain", "is still solid", "still has no pattern", "has the same pattern"),
+            "imp": ("keep it plain", "keep it solid", "keep the same pattern"),
+            "post": ("with the same pattern", "still with no pattern"),
+        }
+    return {
+        "pred": ("is still {a}", "still has {t}", "has the same pattern", "keeps the {t}"),
+        "imp": ("keep the {t}", "keep the pattern", "keep the same pattern"),
+        "post": ("with the same pattern", "still with {t}"),
+    }
 
 
 def _sleeves(rel: str, v: str) -> Table:
     if rel == "is" and v == "sleeveless":
-        return {"pred": ("is sleeveless", "has no sleeves", "does not have sleeves", "doesn't have sleeves"),
-                "imp": ("remove the sleeves", "make it sleeveless", "cut off the sleeves", "take off the sleeves", "lose the sleeves"),
-                "post": ("without sleeves", "with no sleeves"),
-                "adj": ("sleeveless",)}
+        return {
+            "pred": ("is sleeveless", "has no sleeves", "does not have sleeves", "doesn't have sleeves"),
+            "imp": (
+                "remove the sleeves",
+                "make it sleeveless",
+                "cut off the sleeves",
+                "take off the sleeves",
+                "lose the sleeves",
+            ),
+            "post": ("without sleeves", "with no sleeves"),
+            "adj": ("sleeveless",),
+        }
     if rel == "is":
-        return {"pred": ("has {v} sleeves", "is {a}"),
-                "imp": ("give it {v} sleeves", "make the sleeves {v}", "add {v} sleeves", "change to {v} sleeves"),
-                "post": ("with {v} sleeves",),
-                "adj": ("{a}",)}
+        return {
+            "pred": ("has {v} sleeves", "is {a}"),
+            "imp": ("give it {v} sleeves", "make the sleeves {v}", "add {v} sleeves", "change to {v} sleeves"),
+            "post": ("with {v} sleeves",),
+            "adj": ("{a}",),
+        }
     if rel == "is_not":  # only ever said of "sleeveless"
-        return {"pred": ("has sleeves", "is not sleeveless"),
-                "imp": ("add sleeves", "give it sleeves", "put sleeves on it"),
-                "post": ("with sleeves",)}
+        return {
+            "pred": ("has sleeves", "is not sleeveless"),
+            "imp": ("add sleeves", "give it sleeves", "put sleeves on it"),
+            "post": ("with sleeves",),
+        }
     if rel in ("longer", "shorter"):
         verb = "lengthen" if rel == "longer" else "shorten"
-        return {"pred": (f"has {rel} sleeves",),
-                "imp": (f"make the sleeves {rel}", f"{verb} the sleeves", f"use {rel} sleeves"),
-                "post": (f"with {rel} sleeves",)}
+        return {
+            "pred": (f"has {rel} sleeves",),
+            "imp": (f"make the sleeves {rel}", f"{verb} the sleeves", f"use {rel} sleeves"),
+            "post": (f"with {rel} sleeves",),
+        }
     if v == "sleeveless":
-        return {"pred": ("is still sleeveless", "still has no sleeves"),
-                "imp": ("keep it sleeveless",),
-                "post": ("still without sleeves",)}
-    return {"pred": ("still has {v} sleeves", "keeps the {v} sleeves", "has the same sleeves"),
-            "imp": ("keep the {v} sleeves", "keep the sleeves", "keep the same sleeves"),
-            "post": ("with the same {v} sleeves", "with the same sleeves")}
+        return {
+            "pred": ("is still sleeveless", "still has no sleeves"),
+            "imp": ("keep it sleeveless",),
+            "post": ("still without sleeves",),
+        }
+    return {
+        "pred": ("still has {v} sleeves", "keeps the {v} sleeves", "has the same sleeves"),
+        "imp": ("keep the {v} sleeves", "keep the sleeves", "keep the same sleeves"),
+        "post": ("with the same {v} sleeves", "with the same sleeves"),
+    }
 
 
 def _neckline(rel: str, v: str) -> Table:
     if rel == "is":
-        return {"pred": ("has a {k}", "is {a}"),
-                "imp": ("give it a {k}", "change to a {k}", "change the neckline to a {k}"),
-                "post": ("with a {k}",),
-                "adj": ("{a}",)}
+        return {
+            "pred": ("has a {k}", "is {a}"),
+            "imp": ("give it a {k}", "change to a {k}", "change the neckline to a {k}"),
+            "post": ("with a {k}",),
+            "adj": ("{a}",),
+        }
     if rel == "is_not":
-        return {"pred": ("does not have a {k}", "doesn't have a {k}"),
-                "imp": ("lose the {k}", "remove the {k}"),
-                "post": ("without a {k}",)}
-    return {"pred": ("keeps the {k}", "has the same neckline", "still has a {k}"),
-            "imp": ("keep the {k}", "keep the neckline", "keep the same neckline"),
-            "post": ("with the same neckline",)}
+        return {
+            "pred": ("does not have a {k}", "doesn't have a {k}"),
+            "imp": ("lose the {k}", "remove the {k}"),
+            "post": ("without a {k}",),
+        }
+    return {
+        "pred": ("keeps the {k}", "has the same neckline", "still has a {k}"),
+        "imp": ("keep the {k}", "keep the neckline", "keep the same neckline"),
+        "post": ("with the same neckline",),
+    }
 
 
 def _length(rel: str, v: str) -> Table:
     if rel == "is":
-        return {"pred": ("is {a}", "is a {a} {n}"),
-                "imp": ("make it {a}", "make the {n} {a}"),
-                "post": ("in a short length", "that ends above the knee") if v == "short"
-                else ("in a long length", "that reaches the floor"),
-                "adj": ("{a}",)}
+        return {
+            "pred": ("is {a}", "is a {a} {n}"),
+            "imp": ("make it {a}", "make the {n} {a}"),
+            "post": ("in a short length", "that ends above the knee")
+            if v == "short"
+            else ("in a long length", "that reaches the floor"),
+            "adj": ("{a}",),
+        }
     if rel in ("longer", "shorter"):
         verb = "lengthen" if rel == "longer" else "shorten"
-        return {"pred": (f"is {rel}", f"is {rel} in length"),
-                "imp": (f"make it {rel}", f"{verb} it", f"make the {{n}} {rel}"),
-                "post": (rel,),
-                "adj": (rel,)}
+        return {
+            "pred": (f"is {rel}", f"is {rel} in length"),
+            "imp": (f"make it {rel}", f"{verb} it", f"make the {{n}} {rel}"),
+            "post": (rel,),
+            "adj": (rel,),
+        }
     if rel == "is_not":
         return {"pred": ("is not {a}",), "post": ("that is not {a}",)}
-    return {"pred": ("is still {a}", "is the same length", "keeps the same length"),
-            "imp": ("keep the length", "keep it {a}", "keep the same length"),
-            "post": ("in the same length",)}
+    return {
+        "pred": ("is still {a}", "is the same length", "keeps the same length"),
+        "imp": ("keep the length", "keep it {a}", "keep the same length"),
+        "post": ("in the same length",),
+    }
 
 
 TABLES = {"colour": _colour, "pattern": _pattern, "sleeves": _sleeves, "neckline": _neckline, "length": _length}

@@ -159,7 +159,9 @@ def plan_images(config: WorldConfig, split: str, category: str, count: int) -> l
             for i, j in enumerate(order)]
 
 
-def plan_triplets(config: WorldConfig, images: list[ImageRecord], count: int, rng: np.random.Generator) -> list[Triplet]:
+def plan_triplets(
+    config: WorldConfig, images: list[ImageRecord], count: int, rng: np.random.Generator
+) -> list[Triplet]:
     """``count`` distinct (candidate, target) pairs 1-3 changes apart, with two captions each."""
     by_combo: dict[Garment, list[str]] = {}
     for r in images:
@@ -176,8 +178,10 @@ def plan_triplets(config: WorldConfig, images: list[ImageRecord], count: int, rn
     allowed = np.isin(dist, [d for d in (1, 2, 3) if weights[d - 1] > 0])  # (C, C)
     available = int(sizes @ allowed @ sizes)
     if available < count:
-        raise WorldError(f"{images[0].garment.category}.{images[0].split}: only {available} (candidate, target) "
-                         f"pairs exist among {len(images)} images, {count} triplets asked for")
+        raise WorldError(
+            f"{images[0].garment.category}.{images[0].split}: only {available} (candidate, target) "
+            f"pairs exist among {len(images)} images, {count} triplets asked for"
+        )
     out: list[Triplet] = []
     used: set[tuple[str, str]] = set()
     attempts = 0

@@ -28,7 +28,10 @@ def _mirror(points: list[Point]) -> list[Point]:
 
 def _arc(cx: float, cy: float, rx: float, ry: float, a0: float, a1: float, n: int = 10) -> list[Point]:
     return [
-        (cx + rx * math.cos(math.radians(a0 + (a1 - a0) * i / n)), cy + ry * math.sin(math.radians(a0 + (a1 - a0) * i / n)))
+        (
+            cx + rx * math.cos(math.radians(a0 + (a1 - a0) * i / n)),
+            cy + ry * math.sin(math.radians(a0 + (a1 - a0) * i / n)),
+        )
         for i in range(n + 1)
     ]
 
@@ -47,8 +50,12 @@ def _cuff(sleeve: list[Point]) -> list[Point]:
     """A band across the end of a long sleeve."""
     (_, _), (ox, oy), (ix, iy), (_, _) = sleeve
     k = 0.09
-    return [(ox + (sleeve[0][0] - ox) * k, oy + (sleeve[0][1] - oy) * k), (ox, oy), (ix, iy),
-            (ix + (sleeve[3][0] - ix) * k, iy + (sleeve[3][1] - iy) * k)]
+    return [
+        (ox + (sleeve[0][0] - ox) * k, oy + (sleeve[0][1] - oy) * k),
+        (ox, oy),
+        (ix, iy),
+        (ix + (sleeve[3][0] - ix) * k, iy + (sleeve[3][1] - iy) * k),
+    ]
 
 
 def _neck(cx: float, top: float, half: float, neckline: str) -> list[Point]:

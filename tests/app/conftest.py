@@ -97,7 +97,9 @@ def logfail(request, qtlog, caplog):
     qt = unexpected_qt(qtlog.records, allowed)
     py = [r for r in caplog.records if r.levelno >= logging.WARNING and r.name.split(".")[0] in ("app", "engine")]
     if qt or py:
-        lines = [f"Qt {r.type_name}: {r.message}" for r in qt] + [f"{r.name} {r.levelname}: {r.getMessage()}" for r in py]
+        lines = [f"Qt {r.type_name}: {r.message}" for r in qt] + [
+            f"{r.name} {r.levelname}: {r.getMessage()}" for r in py
+        ]
         pytest.fail("unexpected warnings:\n" + "\n".join(lines), pytrace=False)
 
 

@@ -45,7 +45,10 @@ def test_main_window_with_demo_results_renders_to_a_png(demo_window, qtbot, tmp_
     grid = w.view.viewport()
     top_left = grid.mapTo(w, QPoint(0, 0))
     tile = w.view.visualRect(w.model.index(0)).adjusted(8, 12, -8, -30)
-    crop = pic[top_left.y() + tile.top(): top_left.y() + tile.bottom(), top_left.x() + tile.left(): top_left.x() + tile.right()]
+    crop = pic[
+        top_left.y() + tile.top() : top_left.y() + tile.bottom(),
+        top_left.x() + tile.left() : top_left.x() + tile.right(),
+    ]
     colours = len({tuple(c) for c in crop.reshape(-1, 3)[::7]})
     assert colours > 50, "the first tile shows a photo, not a placeholder"
     orange = np.all(np.abs(pic - np.array([233, 120, 20])) < 30, axis=2).sum()
@@ -136,9 +139,15 @@ def test_command_line():
     assert options_from(build_parser().parse_args([])).index_on_open is None
 
 
-@pytest.mark.parametrize("pyside, python, refused", [
-    ("6.12.0", (3, 11), True), ("6.12.0", (3, 12), False), ("6.11.3", (3, 11), False), ("6.12.1", (3, 10), False),
-])
+@pytest.mark.parametrize(
+    "pyside, python, refused",
+    [
+        ("6.12.0", (3, 11), True),
+        ("6.12.0", (3, 12), False),
+        ("6.11.3", (3, 11), False),
+        ("6.12.1", (3, 10), False),
+    ],
+)
 def test_a_broken_binding_is_refused_with_a_reason(pyside, python, refused):
     why = binding_problem(pyside, python)
     assert (why is not None) == refused
@@ -176,6 +185,11 @@ def test_quitting_after_copy_path_exits_cleanly(tmp_path):
         "QTimer.singleShot(0, app.quit)\n"
         "sys.exit(app.exec())\n"
     )
-    proc = subprocess.run([sys.executable, "-c", script], env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"},
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr

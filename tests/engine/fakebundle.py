@@ -29,7 +29,9 @@ T = GRID * GRID + 1
 
 
 def _model(nodes, inputs, outputs, inits, name: str) -> onnx.ModelProto:
-    g = helper.make_graph(nodes, name, inputs, outputs, initializer=[numpy_helper.from_array(v, k) for k, v in inits.items()])
+    g = helper.make_graph(
+        nodes, name, inputs, outputs, initializer=[numpy_helper.from_array(v, k) for k, v in inits.items()]
+    )
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], producer_name="cirsearch-tests")
     m.ir_version = 8
     onnx.checker.check_model(m)
@@ -145,13 +147,22 @@ def query_graph(rng: np.random.Generator) -> onnx.ModelProto:
 def text_graph(rng: np.random.Generator) -> onnx.ModelProto:
     nodes = [*_text_nodes(), *_normalize("txt", "text_embed", "nt")]
     return _model(
-        nodes, _text_inputs(), [helper.make_tensor_value_info("text_embed", TensorProto.FLOAT, ["B", E])],
-        _text_inits(rng), "text",
+        nodes,
+        _text_inputs(),
+        [helper.make_tensor_value_info("text_embed", TensorProto.FLOAT, ["B", E])],
+        _text_inits(rng),
+        "text",
     )
 
 
-def write_fake_bundle(root: str | Path, seed: int = 0, query_seed: int | None = None, text: bool = True,
-                      name: str = "fake", version: str = "1") -> Path:
+def write_fake_bundle(
+    root: str | Path,
+    seed: int = 0,
+    query_seed: int | None = None,
+    text: bool = True,
+    name: str = "fake",
+    version: str = "1",
+) -> Path:
     """Write a complete, verifiable bundle. ``query_seed`` changes only the query/text graphs."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)

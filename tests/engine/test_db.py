@@ -24,9 +24,14 @@ def make_v1(path) -> None:
     c.execute("INSERT INTO roots(id, path, added_at) VALUES (1, '/photos', 1.0)")
     c.execute("INSERT INTO contents(id, sha256, bytes, width, height, state, encoded_at) "
               "VALUES (1, 'aa', 10, 4, 3, 'encoded', 2.0)")
-    c.execute("INSERT INTO files(path, root_id, size, mtime_ns, content_id, state) VALUES ('/photos/a.jpg', 1, 10, 5, 1, 'ok')")
-    c.execute("INSERT INTO files(path, root_id, size, mtime_ns, state, error) "
-              "VALUES ('/photos/b.jpg', 1, 0, 5, 'failed', 'empty file (0 bytes)')")
+    c.execute(
+        "INSERT INTO files(path, root_id, size, mtime_ns, content_id, state) "
+        "VALUES ('/photos/a.jpg', 1, 10, 5, 1, 'ok')"
+    )
+    c.execute(
+        "INSERT INTO files(path, root_id, size, mtime_ns, state, error) "
+        "VALUES ('/photos/b.jpg', 1, 0, 5, 'failed', 'empty file (0 bytes)')"
+    )
     c.close()
 
 
@@ -35,9 +40,11 @@ def make_v2(path) -> None:
     make_v1(path)
     c = sqlite3.connect(str(path), isolation_level=None)
     migrate(c, to=2)
-    c.execute("INSERT INTO votes(at, mode, ref_path, ref_sha256, text, bundle_name, bundle_version, query_sha256, "
-              "target_side, photo_sha256, photo_path, vote, rank, score, shown_above) VALUES "
-              "(3.0, 'composed', '/r.jpg', 'rr', 'in red', 'm', '1', 'qq', 'abc', 'aa', '/photos/a.jpg', 1, 0, 0.5, '[]')")
+    c.execute(
+        "INSERT INTO votes(at, mode, ref_path, ref_sha256, text, bundle_name, bundle_version, query_sha256, "
+        "target_side, photo_sha256, photo_path, vote, rank, score, shown_above) VALUES "
+        "(3.0, 'composed', '/r.jpg', 'rr', 'in red', 'm', '1', 'qq', 'abc', 'aa', '/photos/a.jpg', 1, 0, 0.5, '[]')"
+    )
     c.close()
 
 
@@ -70,7 +77,9 @@ def test_migrates_from_each_earlier_schema_keeping_data(tmp_path, version):
 
 def _schema(path) -> list[tuple]:
     c = sqlite3.connect(str(path))
-    rows = c.execute("SELECT type, name, tbl_name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name").fetchall()
+    rows = c.execute(
+        "SELECT type, name, tbl_name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name"
+    ).fetchall()
     cols = {t: c.execute(f"PRAGMA table_info({t})").fetchall() for _, t, _ in rows if _ == "table"}
     c.close()
     return [rows, sorted((t, [(x[1], x[2], x[3], x[5]) for x in v]) for t, v in cols.items())]

@@ -3,6 +3,7 @@ database client); one home per heavy import."""
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import subprocess
@@ -32,3 +33,33 @@ def test_one_home_module_per_heavy_dependency():
             if re.search(rf"^\s*(import {dep}\b|from {dep}\b)", text, re.M):
                 homes[dep].add(path.relative_to(ENGINE).as_posix())
     assert homes == {"faiss": {"vectors.py"}, "onnxruntime": {"runtime.py"}, "qdrant_client": {"qdrantstore.py"}}
+
+
+FORBIDDEN = ("torch", "PySide6", "shiboken6", "trainer", "app")
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Every module an engine file imports, at the top or inside a function (absolute
+    names; relative imports stay inside the engine)."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            out.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            out.add(node.module)
+    return out
+
+
+def test_no_engine_module_imports_torch_qt_trainer_or_app_anywhere():
+    found = {}
+    for path in sorted(ENGINE.rglob("*.py")):
+        bad = sorted(m for m in _imported_modules(path) if m.split(".")[0] in FORBIDDEN or m.startswith("Qt"))
+        if bad:
+            found[path.relative_to(ENGINE).as_posix()] = bad
+    assert found == {}
+
+
+def test_the_import_scan_sees_imports_inside_functions(tmp_path):
+    f = tmp_path / "m.py"
+    f.write_text("import os\n\ndef f():\n    import torch.nn\n    from PySide6 import QtCore\n    from . import x\n")
+    assert _imported_modules(f) == {"os", "torch.nn", "PySide6"}

@@ -22,8 +22,8 @@ import pytest
 
 from engine.catalog import Catalog
 from engine.db import Database
-from engine.library import Library, LibraryConfig
 from engine.indexer import IndexConfig
+from engine.library import Library, LibraryConfig
 from engine.vectors import load_index
 from tests.engine.conftest import make_photos
 

@@ -98,7 +98,9 @@ def test_walk_records_unreadable_folder_and_goes_on(tmp_path):
 
     listing = walk(tmp_path, scandir=scandir)
     assert sorted(Path(p).name for p in listing.files) == ["a.jpg", "z.jpg"]
-    assert [(Path(i.path).name, i.reason) for i in listing.issues] == [("locked", "cannot read folder: Permission denied")]
+    assert [(Path(i.path).name, i.reason) for i in listing.issues] == [
+        ("locked", "cannot read folder: Permission denied")
+    ]
     assert listing.issues[0].kind is IssueKind.UNREADABLE_FOLDER
 
 
@@ -162,8 +164,13 @@ def test_unreadable_folder_as_nobody():
             "print(json.dumps({'uid': os.getuid(), 'files': sorted(l.files), "
             "'issues': [[i.path, i.reason] for i in l.issues]}))\n"
         )
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                             cwd=Path(__file__).resolve().parents[2])
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=Path(__file__).resolve().parents[2],
+        )
         assert out.returncode == 0, out.stderr
         got = json.loads(out.stdout)
         assert got["uid"] != 0

@@ -195,7 +195,9 @@ def test_auto_choice_follows_the_memory_budget_and_measured_recall(tmp_path, mon
     store.close()
 
 
-@pytest.mark.parametrize("kind, per_token", [("flat", 4 * E + 8), ("fp16", 2 * E + 8), ("sq8", E + 8), ("ivfpq", E // 4 + 8)])
+@pytest.mark.parametrize(
+    "kind, per_token", [("flat", 4 * E + 8), ("fp16", 2 * E + 8), ("sq8", E + 8), ("ivfpq", E // 4 + 8)]
+)
 def test_memory_is_codes_plus_ids(kind, per_token):
     idx = build(kind, library(300, 6))
     assert idx.memory_bytes() == 300 * Q * per_token

@@ -52,7 +52,7 @@ def lavis_shapes(s: LavisSizes, heads: bool = True, vit: bool = True) -> dict[st
             out[p + "mlp.c_proj.bias"] = (W,)
     out["ln_vision.weight"] = (W,)
     out["ln_vision.bias"] = (W,)
-    H, I = s.hidden, s.intermediate
+    H, F = s.hidden, s.intermediate
     out["query_tokens"] = (1, s.queries, H)
     e = "Qformer.bert.embeddings."
     out[e + "word_embeddings.weight"] = (s.vocab, H)
@@ -75,9 +75,9 @@ def lavis_shapes(s: LavisSizes, heads: bool = True, vit: bool = True) -> dict[st
             out[p + a + ".output.LayerNorm.weight"] = (H,)
             out[p + a + ".output.LayerNorm.bias"] = (H,)
         for suffix in ("", "_query"):
-            out[p + f"intermediate{suffix}.dense.weight"] = (I, H)
-            out[p + f"intermediate{suffix}.dense.bias"] = (I,)
-            out[p + f"output{suffix}.dense.weight"] = (H, I)
+            out[p + f"intermediate{suffix}.dense.weight"] = (F, H)
+            out[p + f"intermediate{suffix}.dense.bias"] = (F,)
+            out[p + f"output{suffix}.dense.weight"] = (H, F)
             out[p + f"output{suffix}.dense.bias"] = (H,)
             out[p + f"output{suffix}.LayerNorm.weight"] = (H,)
             out[p + f"output{suffix}.LayerNorm.bias"] = (H,)
@@ -108,7 +108,13 @@ def random_lavis_state_dict(
     sd = {}
     for k, shape in lavis_shapes(s, heads=heads, vit=vit).items():
         t = torch.randn(shape, generator=g) * 0.02
-        if k.endswith("LayerNorm.weight") or k.endswith("ln_1.weight") or k.endswith("ln_2.weight") or "ln_pre.weight" in k or "ln_vision.weight" in k:
+        if (
+            k.endswith("LayerNorm.weight")
+            or k.endswith("ln_1.weight")
+            or k.endswith("ln_2.weight")
+            or "ln_pre.weight" in k
+            or "ln_vision.weight" in k
+        ):
             t = t + 1.0
         if k == "temp":
             t = torch.tensor(0.07)

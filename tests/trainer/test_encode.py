@@ -70,9 +70,13 @@ def test_training_step_on_cached_tokens_leaves_the_tower_alone(frozen):
     obj = Objective(model, "contrastive")
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
     idx = np.arange(4)
-    batch = {"ref": tokens.batch(qs.ref[idx]), "target": tokens.batch(qs.target[idx]),
-             "input_ids": torch.from_numpy(qs.input_ids[idx]), "attention_mask": torch.from_numpy(qs.attention_mask[idx]),
-             "target_id": torch.from_numpy(qs.target[idx])}
+    batch = {
+        "ref": tokens.batch(qs.ref[idx]),
+        "target": tokens.batch(qs.target[idx]),
+        "input_ids": torch.from_numpy(qs.input_ids[idx]),
+        "attention_mask": torch.from_numpy(qs.attention_mask[idx]),
+        "target_id": torch.from_numpy(qs.target[idx]),
+    }
     loss, _ = obj(batch)
     loss.backward()
     opt.step()

@@ -115,7 +115,9 @@ def test_evaluation_refuses_targets_missing_from_the_index(tmp_path, model_and_t
     root = write_fashioniq(tmp_path, categories=("dress",), images_per_split=6, triplets_per_split=3, splits=("val",))
     caps = json.loads((root / "captions" / "cap.dress.val.json").read_text())
     names = json.loads((root / "image_splits" / "split.dress.val.json").read_text())
-    (root / "image_splits" / "split.dress.val.json").write_text(json.dumps([n for n in names if n != caps[0]["target"]]))
+    (root / "image_splits" / "split.dress.val.json").write_text(
+        json.dumps([n for n in names if n != caps[0]["target"]])
+    )
     split = load_split("fashioniq", root, "val")
     bank, qs = _prepare(split, model, tok)
     with pytest.raises(DataError, match="missing from the image split"):
@@ -131,8 +133,10 @@ def _write_hpfiq(root, rng):
     for i in range(12):
         Image.new("RGB", (30, 40), tuple(int(v) for v in rng.integers(0, 255, 3))).save(img_dir / f"A{i}.jpg")
     p = lambda i: f"/-/image_data/shirt/A{i}.jpg"  # noqa: E731
-    qs = {k: [] for k in ("ref_img_paths", "targ_img_paths", "sentences", "retrieved_set1", "retrieved_set2",
-                          "preferred set")}
+    qs = {
+        k: []
+        for k in ("ref_img_paths", "targ_img_paths", "sentences", "retrieved_set1", "retrieved_set2", "preferred set")
+    }
     for _ in range(6):
         picks = rng.choice(12, size=11, replace=False)
         qs["ref_img_paths"].append(p(picks[0]))
@@ -153,8 +157,9 @@ def test_hpfiq_preference_rate_against_naive(tmp_path, model_and_tok):
     assert len(items) == 6 and items[0].reference.is_file()
     assert any(it.sentence == "Is red and has long sleeves" for it in items)
     out = evaluate_hpfiq(model, items, tok, EvalOptions(batch_size=4))
-    from engine.preprocess import preprocess
     from PIL import Image
+
+    from engine.preprocess import preprocess
 
     def px(p):
         with Image.open(p) as im:
@@ -185,8 +190,17 @@ def test_world_relevance_is_reported_on_the_demo_world(tmp_path, model_and_tok):
     from engine.world import WorldConfig, generate, read_world
 
     model, tok = model_and_tok
-    cfg = WorldConfig(seed=1, train_images=24, train_triplets=8, eval_images=24, eval_triplets=10, train_renders=2,
-                      eval_renders=3, image_size=64, categories=("dress", "shirt"))
+    cfg = WorldConfig(
+        seed=1,
+        train_images=24,
+        train_triplets=8,
+        eval_images=24,
+        eval_triplets=10,
+        train_renders=2,
+        eval_renders=3,
+        image_size=64,
+        categories=("dress", "shirt"),
+    )
     root = generate(cfg, tmp_path / "world")
     split = load_split("fashioniq", root, "val")
     bank, qs = _prepare(split, model, tok)
@@ -218,8 +232,9 @@ def test_world_relevance_is_reported_on_the_demo_world(tmp_path, model_and_tok):
         assert metrics[f"map@{k}"] == pytest.approx(100 * np.mean(ap))
     assert 0 <= metrics["agree@10"] <= 100 and "R@10" in metrics
     # a plain FashionIQ root has no world metrics
-    plain = write_fashioniq(tmp_path / "fiq", categories=("dress",), images_per_split=5, triplets_per_split=3,
-                            splits=("val",))
+    plain = write_fashioniq(
+        tmp_path / "fiq", categories=("dress",), images_per_split=5, triplets_per_split=3, splits=("val",)
+    )
     psplit = load_split("fashioniq", plain, "val")
     pbank, pqs = _prepare(psplit, model, tok)
     assert "P@5" not in evaluate_split(model, psplit, pbank, pqs, EvalOptions())[0]

@@ -13,7 +13,7 @@ import torch
 from engine.bundle import ModelInfo, load_bundle
 from engine.errors import BundleError
 from engine.preprocess import preprocess
-from trainer.export import ExportError, ExportOptions, check_parity, export_bundle, _Query
+from trainer.export import ExportError, ExportOptions, _Query, check_parity, export_bundle
 from trainer.model import score
 
 
@@ -27,7 +27,9 @@ def test_tiny_bundle_matches_pytorch_end_to_end(tiny_bundle, tiny_model):
 
     b = load_bundle(tiny_bundle)
     rng = np.random.default_rng(1)
-    images = [Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)) for h, w in [(120, 80), (64, 64), (50, 200)]]
+    images = [
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)) for h, w in [(120, 80), (64, 64), (50, 200)]
+    ]
     pixels = np.stack([preprocess(im, b.manifest.image) for im in images])  # (3, 3, 96, 96)
     ids, mask = b.tokenizer().encode(["is red and has short sleeves", "make it blue!", "same shirt but green"])
 
@@ -57,8 +59,14 @@ def test_manifest_records_contract(tiny_bundle, tiny_vocab):
     assert m["image"]["size"] == 96 and m["image"]["pad_ratio"] == 1.25 and m["image"]["resize"] == "bicubic"
     assert m["text"]["max_tokens"] == 32 and m["text"]["vocab"] == "vocab.txt"
     assert set(m["graphs"]) == {"vision", "target", "query", "text"}
-    assert set(m["files"]) == {"vision.onnx", "target.onnx", "query.onnx", "text.onnx", "vocab.txt",
-                               "weights/query_side.npz"}
+    assert set(m["files"]) == {
+        "vision.onnx",
+        "target.onnx",
+        "query.onnx",
+        "text.onnx",
+        "vocab.txt",
+        "weights/query_side.npz",
+    }
     assert m["query_weights"] == "weights/query_side.npz"
     for rel, meta in m["files"].items():
         assert meta["bytes"] == (tiny_bundle / rel).stat().st_size
@@ -70,7 +78,9 @@ def test_dynamic_batch_axis(tiny_bundle):
     b = load_bundle(tiny_bundle)
     sess = _session(b.graph_path("target"))
     for batch in (1, 5):
-        out = sess.run(None, {"vision_feats": np.random.default_rng(batch).standard_normal((batch, 37, 128), np.float32)})[0]
+        out = sess.run(
+            None, {"vision_feats": np.random.default_rng(batch).standard_normal((batch, 37, 128), np.float32)}
+        )[0]
         assert out.shape == (batch, 8, 128)
 
 
@@ -96,8 +106,13 @@ def test_external_data_in_own_folder_and_fp16(tiny_model, tiny_vocab, tmp_path):
     """Graphs over the threshold go to their own folder with ONE data file; the fp16
     variant loads and stays within its tolerance."""
     out = tmp_path / "ext"
-    b = export_bundle(tiny_model, tiny_vocab, out, ModelInfo("t", "0", "tiny"),
-                      ExportOptions(external_threshold=0, fp16=True, text_graph=False))
+    b = export_bundle(
+        tiny_model,
+        tiny_vocab,
+        out,
+        ModelInfo("t", "0", "tiny"),
+        ExportOptions(external_threshold=0, fp16=True, text_graph=False),
+    )
     assert b.manifest.graphs["vision"] == "vision/vision.onnx"
     assert sorted(p.name for p in (out / "vision").iterdir()) == ["vision.onnx", "vision.onnx.data"]
     assert set(b.manifest.fp16_graphs) == {"vision", "target", "query"}
@@ -135,8 +150,9 @@ def test_query_side_weights_reproduce_the_query_graph(tiny_bundle, tiny_model):
     mask = torch.ones(3, 32, dtype=torch.long)
     mask[1, 7:] = 0
     with torch.no_grad():
-        torch.testing.assert_close(side.query_from_features(feats, ids, mask),
-                                   tiny_model.query_from_features(feats, ids, mask))
+        torch.testing.assert_close(
+            side.query_from_features(feats, ids, mask), tiny_model.query_from_features(feats, ids, mask)
+        )
     assert abs(float(side.temp) - float(tiny_model.temp.detach())) < 1e-7
 
 
@@ -148,8 +164,14 @@ def test_child_bundle_replaces_only_the_query_graph(tiny_bundle, tiny_vocab, tmp
     side = QuerySide.load_npz(parent.path(parent.manifest.query_weights))
     with torch.no_grad():
         side.text_proj.weight.add_(0.05 * torch.randn_like(side.text_proj.weight))
-    child = export_bundle(side, tiny_vocab, tmp_path / "child", ModelInfo("tiny-test", "0+me", "tiny"),
-                          parent={"name": "tiny-test", "query_sha256": parent.query_sha256}, reuse_from=parent)
+    child = export_bundle(
+        side,
+        tiny_vocab,
+        tmp_path / "child",
+        ModelInfo("tiny-test", "0+me", "tiny"),
+        parent={"name": "tiny-test", "query_sha256": parent.query_sha256},
+        reuse_from=parent,
+    )
     pm, cm = parent.manifest, child.manifest
     assert child.target_side == parent.target_side
     changed = {f for f in pm.files if pm.files[f]["sha256"] != cm.files[f]["sha256"]}

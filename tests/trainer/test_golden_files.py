@@ -123,7 +123,8 @@ def test_checkpoint_is_randomized_everywhere(state_dict):
             assert t.abs().max() > 1e-3 and (t.numel() == 1 or t.std() > 1e-3), k  # not 0s or constant
     # The LM head's decoder is tied to the word embeddings, as LAVIS saves it.
     assert torch.equal(
-        state_dict["Qformer.cls.predictions.decoder.weight"], state_dict["Qformer.bert.embeddings.word_embeddings.weight"]
+        state_dict["Qformer.cls.predictions.decoder.weight"],
+        state_dict["Qformer.bert.embeddings.word_embeddings.weight"],
     )
 
 

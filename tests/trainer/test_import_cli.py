@@ -38,9 +38,24 @@ def files(tmp_path):
 
 def test_import_writes_a_bundle_matching_pytorch(files, capsys):
     out = files / "bundle"
-    rc = main(["import-qure", "--checkpoint", str(files / "model.pth"), "--blip2", str(files / "blip2_pretrained_vitL.pth"),
-               "--vocab", str(files / "vocab.txt"), "--out", str(out), "--base-config", "tiny", "--offline",
-               "--out-run", str(files / "run")])
+    rc = main(
+        [
+            "import-qure",
+            "--checkpoint",
+            str(files / "model.pth"),
+            "--blip2",
+            str(files / "blip2_pretrained_vitL.pth"),
+            "--vocab",
+            str(files / "vocab.txt"),
+            "--out",
+            str(out),
+            "--base-config",
+            "tiny",
+            "--offline",
+            "--out-run",
+            str(files / "run"),
+        ]
+    )
     assert rc == 0
     text = capsys.readouterr().out
     assert "mapped" in text and "unused" in text and "captioning LM head" in text
@@ -50,7 +65,8 @@ def test_import_writes_a_bundle_matching_pytorch(files, capsys):
     model, _ = import_files(checkpoint=files / "model.pth", blip2=files / "blip2_pretrained_vitL.pth", base=SMALL_BASE)
     feats = np.random.default_rng(0).standard_normal((2, 37, 128)).astype(np.float32)
     got = ort.InferenceSession(str(b.graph_path("target")), providers=["CPUExecutionProvider"]).run(
-        None, {"vision_feats": feats})[0]
+        None, {"vision_feats": feats}
+    )[0]
     with torch.no_grad():
         want = model.target_from_features(torch.from_numpy(feats)).numpy()
     np.testing.assert_allclose(got, want, atol=1e-4)
@@ -61,13 +77,29 @@ def test_import_writes_a_bundle_matching_pytorch(files, capsys):
     with torch.no_grad():
         np.testing.assert_allclose(run_model.target_from_features(torch.from_numpy(feats)).numpy(), want, atol=1e-6)
     assert json.loads((out / "manifest.json").read_text())["extra"]["import"]["sources"] == {
-        "qure": len(random_lavis_state_dict(SMALL, vit=False)), "blip2": len(random_lavis_state_dict(SMALL))}
+        "qure": len(random_lavis_state_dict(SMALL, vit=False)),
+        "blip2": len(random_lavis_state_dict(SMALL)),
+    }
 
 
 def test_wrong_vocabulary_is_refused(files, capsys):
     _vocab(files / "short.txt", 100)
-    rc = main(["import-qure", "--checkpoint", str(files / "model.pth"), "--blip2", str(files / "blip2_pretrained_vitL.pth"),
-               "--vocab", str(files / "short.txt"), "--out", str(files / "b"), "--base-config", "tiny", "--offline"])
+    rc = main(
+        [
+            "import-qure",
+            "--checkpoint",
+            str(files / "model.pth"),
+            "--blip2",
+            str(files / "blip2_pretrained_vitL.pth"),
+            "--vocab",
+            str(files / "short.txt"),
+            "--out",
+            str(files / "b"),
+            "--base-config",
+            "tiny",
+            "--offline",
+        ]
+    )
     assert rc == 1
     assert "wrong vocabulary" in capsys.readouterr().err
     assert not (files / "b").exists()
@@ -75,8 +107,20 @@ def test_wrong_vocabulary_is_refused(files, capsys):
 
 def test_offline_without_vit_says_what_to_pass(files):
     with pytest.raises(SystemExit, match="BLIP-2 pretrained"):
-        main(["import-qure", "--checkpoint", str(files / "model.pth"), "--vocab", str(files / "vocab.txt"),
-              "--out", str(files / "b"), "--base-config", "tiny", "--offline"])
+        main(
+            [
+                "import-qure",
+                "--checkpoint",
+                str(files / "model.pth"),
+                "--vocab",
+                str(files / "vocab.txt"),
+                "--out",
+                str(files / "b"),
+                "--base-config",
+                "tiny",
+                "--offline",
+            ]
+        )
 
 
 @pytest.fixture()
@@ -95,8 +139,23 @@ def mirror(files):
 
 def test_omitted_blip2_is_downloaded(files, mirror, tmp_path, capsys):
     cache = tmp_path / "cache"
-    rc = main(["import-qure", "--checkpoint", str(files / "model.pth"), "--vocab", str(files / "vocab.txt"),
-               "--out", str(files / "b"), "--base-config", "tiny", "--mirror", mirror, "--cache-dir", str(cache)])
+    rc = main(
+        [
+            "import-qure",
+            "--checkpoint",
+            str(files / "model.pth"),
+            "--vocab",
+            str(files / "vocab.txt"),
+            "--out",
+            str(files / "b"),
+            "--base-config",
+            "tiny",
+            "--mirror",
+            mirror,
+            "--cache-dir",
+            str(cache),
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     assert (cache / "blip2_pretrained_vitL.pth").read_bytes() == (files / "blip2_pretrained_vitL.pth").read_bytes()
     assert "pins.json" in {p.name for p in cache.iterdir()}  # its SHA-256 pinned on first use
@@ -105,8 +164,23 @@ def test_omitted_blip2_is_downloaded(files, mirror, tmp_path, capsys):
 
 def test_omitted_vocab_is_verified_against_its_pinned_hash(files, mirror, tmp_path, capsys):
     (files / "bert-base-uncased-vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\nnot bert\n")
-    rc = main(["import-qure", "--checkpoint", str(files / "model.pth"), "--blip2", str(files / "blip2_pretrained_vitL.pth"),
-               "--out", str(files / "b"), "--base-config", "tiny", "--mirror", mirror, "--cache-dir", str(tmp_path / "cache")])
+    rc = main(
+        [
+            "import-qure",
+            "--checkpoint",
+            str(files / "model.pth"),
+            "--blip2",
+            str(files / "blip2_pretrained_vitL.pth"),
+            "--out",
+            str(files / "b"),
+            "--base-config",
+            "tiny",
+            "--mirror",
+            mirror,
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ]
+    )
     assert rc == 1
     assert "does not verify" in capsys.readouterr().err
     assert not (tmp_path / "cache" / "bert-base-uncased-vocab.txt").exists()

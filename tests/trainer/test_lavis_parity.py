@@ -72,7 +72,10 @@ def test_exported_bundle_matches_lavis(golden, tmp_path):
 
     model, _, inputs, out = golden
     b = load_bundle(export_bundle(model, GOLDEN / "vocab.txt", tmp_path / "b", ModelInfo("golden", "0", "vitl")).root)
-    run = lambda g, feed: ort.InferenceSession(str(b.graph_path(g)), providers=["CPUExecutionProvider"]).run(None, feed)[0]
+
+    def run(g, feed):
+        return ort.InferenceSession(str(b.graph_path(g)), providers=["CPUExecutionProvider"]).run(None, feed)[0]
+
     ids, mask = b.tokenizer().encode(list(inputs["texts"]))
     feats = run("vision", {"pixels": inputs["pixels"]})
     q = run("query", {"vision_feats": feats, "input_ids": ids, "attention_mask": mask})

@@ -81,5 +81,11 @@ def test_bank_info_nce_is_cross_entropy_over_the_bank():
     g = torch.Generator().manual_seed(2)
     s = torch.rand(3, 10, generator=g)
     labels = torch.tensor([2, 9, 0])
-    naive = sum(-math.log(math.exp(s[i, labels[i]] / 0.05) / sum(math.exp(v / 0.05) for v in s[i].tolist())) for i in range(3)) / 3
+    naive = (
+        sum(
+            -math.log(math.exp(s[i, labels[i]] / 0.05) / sum(math.exp(v / 0.05) for v in s[i].tolist()))
+            for i in range(3)
+        )
+        / 3
+    )
     assert float(bank_info_nce(s, labels, 0.05)) == pytest.approx(naive, rel=1e-5)

@@ -40,7 +40,9 @@ def test_target_ranks_match_naive(seed):
     exclude = np.where(exclude == targets, -1, exclude)
     for ex in (None, exclude):
         got = target_ranks(s, targets, ex)
-        want = [naive_ranking(s[i], None if ex is None or ex[i] < 0 else ex[i]).index(targets[i]) for i in range(len(s))]
+        want = [
+            naive_ranking(s[i], None if ex is None or ex[i] < 0 else ex[i]).index(targets[i]) for i in range(len(s))
+        ]
         assert got.tolist() == want
 
 
@@ -79,8 +81,13 @@ def test_subset_ranks_match_naive():
 
 
 def test_fiq_summary():
-    out = fiq_summary({"dress": {"R@10": 40.0, "R@50": 70.0}, "shirt": {"R@10": 50.0, "R@50": 72.0},
-                       "toptee": {"R@10": 60.0, "R@50": 80.0}})
+    out = fiq_summary(
+        {
+            "dress": {"R@10": 40.0, "R@50": 70.0},
+            "shirt": {"R@10": 50.0, "R@50": 72.0},
+            "toptee": {"R@10": 60.0, "R@50": 80.0},
+        }
+    )
     assert out["R@10"] == pytest.approx(50.0) and out["R@50"] == pytest.approx(74.0)
     assert out["average"] == pytest.approx(62.0) and out["shirt/R@50"] == 72.0
 

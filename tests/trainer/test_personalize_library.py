@@ -14,7 +14,6 @@ from trainer.cli import main
 from trainer.personalize.run import PersonalizeError, personalize_library, rollback
 from trainer.personalize.train import PersonalizeConfig
 
-
 TEXTS = ["make it striped", "is red with long sleeves", "same but blue", "no sleeves and dotted"]
 
 
@@ -54,7 +53,9 @@ def test_child_bundle_swaps_in_without_reindexing_and_rolls_back(voted_library, 
     parent, child = load_bundle(tiny_bundle), load_bundle(res.bundle)
     # only query.onnx is new; the target side (and so the index) is the parent's
     assert child.target_side == parent.target_side
-    assert {f for f in child.manifest.files if child.manifest.files[f]["sha256"] != parent.manifest.files[f]["sha256"]} == {"query.onnx"}
+    assert {
+        f for f in child.manifest.files if child.manifest.files[f]["sha256"] != parent.manifest.files[f]["sha256"]
+    } == {"query.onnx"}
     assert child.manifest.parent["path"] == str(parent.root.absolute())
     rep = child.manifest.extra["personalization"]
     assert rep["pairs_train"] > 0 and rep["votes"] == sum(min(8, 12) for _ in demo.queries)

@@ -10,9 +10,9 @@ import pytest
 
 from engine.appstate.learn_report import parse_epoch, parse_outcome
 from engine.library import Library
+from tests.trainer.test_personalize_library import voted_library  # noqa: F401  (the fixture)
 from trainer.cli import main
 from trainer.commands.personalize import progress_record
-from tests.trainer.test_personalize_library import voted_library  # noqa: F401  (the fixture)
 
 
 @pytest.mark.parametrize("rec, want", [

@@ -39,7 +39,9 @@ def synthetic(seed: int, n_queries=24, n_photos=60, pairs_per_query=12):
             q.append(j)
             b.append(x if taste[x] > taste[y] else y)
             w.append(y if taste[x] > taste[y] else x)
-    data = PreferenceData(feats, torch.arange(n_queries), ids, mask, tokens, torch.tensor(q), torch.tensor(b), torch.tensor(w))
+    data = PreferenceData(
+        feats, torch.arange(n_queries), ids, mask, tokens, torch.tensor(q), torch.tensor(b), torch.tensor(w)
+    )
     return data
 
 

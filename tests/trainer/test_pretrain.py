@@ -207,8 +207,8 @@ def test_cir_stage_with_a_frozen_vision_tower_keeps_it(tmp_path, world):
 def test_probe_counts_what_it_says(world):
     """A model whose target tokens *are* the full description's text feature scores 100."""
     from engine.text import Tokenizer
-    from trainer.model import TINY, build_model
     from trainer.data.images import MemoryPixelBank
+    from trainer.model import TINY, build_model
     from trainer.pretrain import WorldImages, probe
 
     gs = [Garment("shirt", "red", "plain", "long"), Garment("shirt", "blue", "plain", "long"),

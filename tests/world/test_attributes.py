@@ -10,9 +10,15 @@ from engine.world import CATEGORIES, Garment, WorldError, all_garments
         (dict(category="shirt", colour="red", pattern="plain", sleeves="long"), True),
         (dict(category="toptee", colour="blue", pattern="floral", sleeves="sleeveless", neckline="v-neck"), True),
         (dict(category="shirt", colour="red", pattern="plain", sleeves="long", neckline="round"), False),  # no neckline
-        (dict(category="toptee", colour="blue", pattern="floral", sleeves="short", neckline="v-neck", length="long"), False),
+        (
+            dict(category="toptee", colour="blue", pattern="floral", sleeves="short", neckline="v-neck", length="long"),
+            False,
+        ),
         (dict(category="dress", colour="red", pattern="plain", sleeves="long", neckline="round"), False),  # no length
-        (dict(category="dress", colour="teal", pattern="plain", sleeves="long", neckline="round", length="short"), False),
+        (
+            dict(category="dress", colour="teal", pattern="plain", sleeves="long", neckline="round", length="short"),
+            False,
+        ),
         (dict(category="skirt", colour="red", pattern="plain", sleeves="long"), False),
         (dict(category="shirt", colour="red", pattern="paisley", sleeves="long"), False),
     ],
@@ -26,7 +32,9 @@ def test_garment_validation(fields, ok):
             Garment(**fields)
 
 
-@pytest.mark.parametrize("category, count", [("dress", 10 * 5 * 3 * 2 * 2), ("shirt", 10 * 5 * 3), ("toptee", 10 * 5 * 3 * 2)])
+@pytest.mark.parametrize(
+    "category, count", [("dress", 10 * 5 * 3 * 2 * 2), ("shirt", 10 * 5 * 3), ("toptee", 10 * 5 * 3 * 2)]
+)
 def test_all_garments_enumerates_every_combination_once(category, count):
     gs = list(all_garments(category))
     assert len(gs) == len(set(gs)) == count

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from engine.world import SPLITS, WorldConfig, WorldError, generate, plan_world, read_world, relevant, Query
+from engine.world import SPLITS, Query, WorldConfig, WorldError, generate, plan_world, read_world, relevant
 from engine.world.layout import prepare_dir
 
 from .conftest import SMALL

@@ -17,14 +17,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import lavis_shim
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
-
-import lavis_shim
 from texts import MODEL_TEXTS, TOKENIZER_CASES, corpus
 from tiny_vocab import build_vocab
+from torch import nn
 
 
 @dataclass(frozen=True)
@@ -168,7 +167,9 @@ def randomize(model: nn.Module, s: TinySizes, gen: torch.Generator) -> dict[str,
 
 # ------------------------------------------------------------------ QuRe's paths, on LAVIS's modules
 @torch.no_grad()
-def qure_outputs(model: nn.Module, pixels: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+def qure_outputs(
+    model: nn.Module, pixels: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor
+) -> dict[str, torch.Tensor]:
     b = pixels.shape[0]
     feats = model.ln_vision(model.visual_encoder(pixels)).float()  # (B, T, Dv)
     feat_atts = torch.ones(feats.shape[:-1], dtype=torch.long)  # (B, T)
@@ -337,7 +338,9 @@ def write_config(path: Path, s: TinySizes, model: nn.Module, extra: dict[str, An
         "vit_blocks": blocks,
         "vit_layers_argument": blocks + 1,
         "cross_attention_layers": [
-            i for i, layer in enumerate(model.Qformer.bert.encoder.layer) if getattr(layer, "has_cross_attention", False)
+            i
+            for i, layer in enumerate(model.Qformer.bert.encoder.layer)
+            if getattr(layer, "has_cross_attention", False)
         ],
         "lavis_bert_config": {k: qcfg.to_dict()[k] for k in BERT_KEYS},
         **extra,
@@ -356,8 +359,9 @@ def main() -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
 
     lav = lavis_shim.load()
-    import transformers
     from importlib.metadata import version
+
+    import transformers
 
     vocab = build_vocab(corpus(args.seed), TinySizes.vocab_size)
     vocab_path = out_dir / "vocab.txt"

@@ -6,10 +6,13 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
+from trainer.config import default_of
 from trainer.data.errors import DataError
+from trainer.mining import METHODS as MINING_METHODS
 from trainer.mining import MiningConfig
 from trainer.run import RunError
 
@@ -58,30 +61,63 @@ def categories(arg: str | None) -> tuple[str, ...] | None:
     return tuple(c.strip() for c in arg.split(",") if c.strip()) if arg else None
 
 
+def given(args: argparse.Namespace, names: tuple[str, ...]) -> dict[str, Any]:
+    """The flags among ``names`` given on the command line, by name.
+
+    Flags that fill a config field have no argparse default: None means "not given", so
+    the field keeps its dataclass default (the one place defaults are written)."""
+    return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+
+
+def with_default(text: str, cls: type, name: str) -> str:
+    """A help text ending in the dataclass field's default."""
+    return f"{text} (default: {default_of(cls, name)})".lstrip()
+
+
+# The MiningConfig fields add_mining's flags fill (each flag's dest is the field's name).
+MINING_FLAGS = ("consecutive_threshold", "window", "fallback_k", "trns_lo", "trns_hi", "trns_mode", "fn_sim", "chunk")
+
+
 def add_mining(p: argparse.ArgumentParser) -> None:
+    def d(text: str, name: str) -> str:
+        return with_default(text, MiningConfig, name)
+
     g = p.add_argument_group("negative mining (qure, trns)")
-    g.add_argument("--consecutive-threshold", type=int, default=1, help="QuRe: the two drops must be > this apart")
-    g.add_argument("--window", type=int, default=None,
-                   help="QuRe: search the drops only among the first W images after the target (default: all, as the paper)")
-    g.add_argument("--fallback-k", type=int, default=10,
-                   help="when no hard set exists: the first K images after the target")
-    g.add_argument("--trns-lo", type=float, default=5, help="TRNS mid-zone start (rank after the target, or delta)")
-    g.add_argument("--trns-hi", type=float, default=30, help="TRNS mid-zone end (inclusive)")
-    g.add_argument("--trns-mode", choices=["rank", "delta"], default="rank")
-    g.add_argument("--fn-sim", type=float, default=0.9,
-                   help="above: keep out images the model finds at least this alike to the target (likely right answers)")
-    g.add_argument("--mine-chunk", type=int, default=256, help="queries scored at once while mining")
-
-
-def mining_config(args: argparse.Namespace, method: str) -> MiningConfig:
-    return MiningConfig(
-        method=method if method in ("qure", "trns", "above") else "qure",
-        consecutive_threshold=args.consecutive_threshold,
-        window=args.window,
-        fallback_k=args.fallback_k,
-        trns_lo=args.trns_lo,
-        trns_hi=args.trns_hi,
-        trns_mode=args.trns_mode,
-        fn_sim=args.fn_sim,
-        chunk=args.mine_chunk,
+    g.add_argument("--consecutive-threshold", type=int,
+                   help=d("QuRe: the two drops must be > this apart", "consecutive_threshold"))
+    g.add_argument(
+        "--window",
+        type=int,
+        help="QuRe: search the drops only among the first W images after the target (default: all, as the paper)",
     )
+    g.add_argument(
+        "--fallback-k", type=int, help=d("when no hard set exists: the first K images after the target", "fallback_k")
+    )
+    g.add_argument("--trns-lo", type=float, help=d("TRNS mid-zone start (rank after the target, or delta)", "trns_lo"))
+    g.add_argument("--trns-hi", type=float, help=d("TRNS mid-zone end (inclusive)", "trns_hi"))
+    g.add_argument("--trns-mode", choices=["rank", "delta"], help=d("", "trns_mode"))
+    g.add_argument(
+        "--fn-sim",
+        type=float,
+        help=d(
+            "above: keep out images the model finds at least this alike to the target (likely right answers)", "fn_sim"
+        ),
+    )
+    g.add_argument(
+        "--mine-chunk",
+        dest="chunk",
+        metavar="MINE_CHUNK",
+        type=int,
+        help=d("queries scored at once while mining", "chunk"),
+    )
+
+
+def mining_config(args: argparse.Namespace, method: str | None, batch_size: int | None = None) -> MiningConfig:
+    """The given mining flags over MiningConfig's defaults. ``method`` is used only when it
+    is a mining method (contrastive and SPN runs do not mine; their config keeps the default)."""
+    kw = given(args, MINING_FLAGS)
+    if method in MINING_METHODS:
+        kw["method"] = method
+    if batch_size is not None:
+        kw["batch_size"] = batch_size
+    return MiningConfig(**kw)

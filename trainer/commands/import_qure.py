@@ -29,20 +29,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-text", action="store_true", help="skip the text-only graph")
     p.add_argument("--offline", action="store_true", help="never download; fail if a file is missing")
     p.add_argument("--cache-dir", type=Path, help="where downloads go (default: the user cache dir)")
-    p.add_argument("--mirror", help=argparse.SUPPRESS)  # base URL serving the same file names (tests, air-gapped mirrors)
+    p.add_argument(
+        "--mirror", help=argparse.SUPPRESS
+    )  # base URL serving the same file names (tests, air-gapped mirrors)
     p.add_argument("--base-config", default="vitl", help=argparse.SUPPRESS)  # head counts for non-standard sizes
     p.add_argument("--out-run", type=Path, help="also write a training run dir (to fine-tune with train --init)")
-    p.add_argument("--vit-blocks", type=int, default=None,
-                   help="blocks of a raw CLIP tower to use (default 23, BLIP-2's penultimate layer; "
-                        "LAVIS 1.0.2 builds 21). Ignored when a BLIP-2/QuRe file holds the tower: its own count wins")
+    p.add_argument(
+        "--vit-blocks",
+        type=int,
+        default=None,
+        help="blocks of a raw CLIP tower to use (default 23, BLIP-2's penultimate layer; "
+        "LAVIS 1.0.2 builds 21). Ignored when a BLIP-2/QuRe file holds the tower: its own count wins",
+    )
 
 
 def _fetch(remote, args) -> Path:
     if args.offline:
         raise SystemExit(f"error: {remote.description} is needed; pass it explicitly (offline mode)")
     if args.mirror:
-        remote = RemoteFile(args.mirror.rstrip("/") + "/" + remote.filename, remote.filename, remote.sha256,
-                            remote.size, remote.description)
+        remote = RemoteFile(
+            args.mirror.rstrip("/") + "/" + remote.filename,
+            remote.filename,
+            remote.sha256,
+            remote.size,
+            remote.description,
+        )
     print(f"downloading {remote.description} from {remote.url}", file=sys.stderr)
     return download(remote, args.cache_dir)
 
@@ -74,28 +85,33 @@ def run(args: argparse.Namespace) -> int:
         model, report = import_lavis(sources, base, vit_blocks)
         print(report.summary())
         if not args.checkpoint:
-            print("note: no QuRe checkpoint given: this is pretrained BLIP-2, not fine-tuned for composed retrieval",
-                  file=sys.stderr)
+            print(
+                "note: no QuRe checkpoint given: this is pretrained BLIP-2, not fine-tuned for composed retrieval",
+                file=sys.stderr,
+            )
         n_vocab = Tokenizer(vocab).vocab_size
         if n_vocab != model.cfg.qformer.vocab_size:
-            raise ExportError(f"{vocab} gives {n_vocab} token ids with [DEC], the checkpoint has "
-                              f"{model.cfg.qformer.vocab_size} word embeddings: wrong vocabulary")
+            raise ExportError(
+                f"{vocab} gives {n_vocab} token ids with [DEC], the checkpoint has "
+                f"{model.cfg.qformer.vocab_size} word embeddings: wrong vocabulary"
+            )
         origin = args.checkpoint or blip2 or clip
         digest = sha256_file(origin)[:12]
         info = ModelInfo(
             name=args.name,
             version=digest,
             architecture=model.cfg.name,
-            description="QuRe (BLIP-2 ViT-L Q-Former) imported from " + ", ".join(
-                str(p) for p in (args.checkpoint, blip2, clip) if p),
+            description="QuRe (BLIP-2 ViT-L Q-Former) imported from "
+            + ", ".join(str(p) for p in (args.checkpoint, blip2, clip) if p),
         )
         extra = {"import": {"sources": {label: len(sd) for label, sd in sources}, "report": report.summary()}}
         del sources
         if args.out_run:
             save_initial_run(args.out_run, model, vocab, {"imported_from": info.description})
             print(f"wrote run {args.out_run}")
-        bundle = export_bundle(model, vocab, args.out, info, ExportOptions(text_graph=not args.no_text, fp16=args.fp16),
-                               extra=extra)
+        bundle = export_bundle(
+            model, vocab, args.out, info, ExportOptions(text_graph=not args.no_text, fp16=args.fp16), extra=extra
+        )
     except (CheckpointError, DownloadError, ExportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

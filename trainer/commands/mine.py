@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import replace
 from pathlib import Path
 
 from engine.text import Tokenizer
@@ -18,11 +17,12 @@ from trainer.commands._common import (
     pick_device,
     report_errors,
     set_threads,
+    with_default,
 )
 from trainer.data.images import make_pixel_bank
 from trainer.data.queries import build_queries
 from trainer.data.splits import load_split
-from trainer.mining import mine
+from trainer.mining import MiningConfig, mine
 from trainer.run import RunError, load_model
 
 NAME = "mine"
@@ -35,9 +35,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_data(p)
     p.add_argument("--split", default="train")
     p.add_argument("--corpus", choices=["split", "targets"], default="split")
-    p.add_argument("--method", choices=["qure", "trns", "above"], default="qure")
+    p.add_argument("--method", choices=["qure", "trns", "above"], help=with_default("", MiningConfig, "method"))
     p.add_argument("--out", type=Path, required=True, help="the table to write (.npz)")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument(
+        "--batch-size", type=int, help=with_default("images/queries encoded at once", MiningConfig, "batch_size")
+    )
     p.add_argument("--num-workers", type=int, default=0)
     add_mining(p)
     add_device(p)
@@ -51,7 +53,7 @@ def _run(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     try:
         device = pick_device(args.device)
-        cfg = replace(mining_config(args, args.method), batch_size=args.batch_size)
+        cfg = mining_config(args, args.method, batch_size=args.batch_size)
     except ValueError as e:
         raise RunError(str(e)) from None
     model, vocab, _ = load_model(args.run, args.which)
@@ -61,8 +63,16 @@ def _run(args: argparse.Namespace) -> int:
     size = model.cfg.image.size
     bank = make_pixel_bank(split.paths, names, model.cfg.image, in_memory=len(names) * 3 * size * size * 4 < (2 << 30))
     queries = build_queries(split, bank, Tokenizer(vocab, model.cfg.text_spec()))
-    table = mine(model, bank, queries, cfg, device, amp=device.type == "cuda", num_workers=args.num_workers,
-                 meta={"run": str(args.run), "split": args.split})
+    table = mine(
+        model,
+        bank,
+        queries,
+        cfg,
+        device,
+        amp=device.type == "cuda",
+        num_workers=args.num_workers,
+        meta={"run": str(args.run), "split": args.split},
+    )
     table.save(args.out)
     print(json.dumps({"out": str(args.out), **table.stats(), "seconds": table.meta["seconds"]}, indent=2))
     return 0

@@ -85,7 +85,7 @@ def _run(args: argparse.Namespace) -> int:
                 "probe_split": None if args.probe_split == "none" else args.probe_split,
                 "categories": list(categories(args.categories) or []) or None}
         payload = None
-    tok = Tokenizer(vocab, model.cfg.text_spec())
+    Tokenizer(vocab, model.cfg.text_spec())  # loads the vocabulary now: a bad one fails before any image is read
     train = load_world_images(data["root"], data["split"], model, data["categories"])
     probe_images = load_world_images(data["root"], data["probe_split"], model, data["categories"]) \
         if data["probe_split"] else None

@@ -6,37 +6,67 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from trainer.commands._common import (
     add_data,
     add_device,
     add_mining,
     categories,
+    given,
     mining_config,
     pick_device,
     report_errors,
     set_threads,
+    with_default,
 )
+from trainer.config import DataConfig, TrainConfig, default_of
 
 NAME = "train"
 HELP = "train a composed-retrieval model (QuRe, contrastive, TRNS or SPN stage 2) into a run folder"
 
-# Defaults when a flag is not given: QuRe's for the real model; for the tiny model
-# trained from scratch on CPU, what the trial found to work.
-DEFAULTS = {
-    ("vitl", "fashioniq"): {"epochs": 30, "lr": 5e-6, "batch_size": 32, "lr_warmup_steps": 0},
-    ("vitl", "cirr"): {"epochs": 50, "lr": 1e-5, "batch_size": 32, "lr_warmup_steps": 0},
+# Overrides of TrainConfig's defaults (which are QuRe's, for FashionIQ) per model family
+# and dataset, applied between the dataclass and the flags. For the tiny model trained
+# from scratch on CPU: what the trial found to work.
+DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
+    ("vitl", "fashioniq"): {},
+    ("vitl", "cirr"): {"epochs": 50, "lr": 1e-5},
     ("tiny", "fashioniq"): {"epochs": 12, "lr": 1e-3, "batch_size": 64, "lr_warmup_steps": 50},
     ("tiny", "cirr"): {"epochs": 12, "lr": 1e-3, "batch_size": 64, "lr_warmup_steps": 50},
 }
-SPN_DEFAULTS = {"vitl": {"epochs": 3, "lr": 1e-5}, "tiny": {"epochs": 3, "lr": 1e-4}}
+SPN_DEFAULTS: dict[str, dict[str, Any]] = {"vitl": {"epochs": 3, "lr": 1e-5}, "tiny": {"epochs": 3, "lr": 1e-4}}
+
+# The TrainConfig and DataConfig fields the flags fill (each flag's dest is the field's
+# name); method, mining, dataset, root and categories are filled by hand.
+TRAIN_FLAGS = ("epochs", "batch_size", "lr", "weight_decay", "lr_warmup_steps", "seed", "amp", "n_def", "warmup",
+               "spn_temp", "temp_floor", "num_workers", "eval_every", "log_every", "max_steps_per_epoch")
+DATA_FLAGS = ("val_split", "corpus", "images", "feature_cache")
+
+
+def family_defaults(family: str, dataset: str, method: str) -> dict[str, Any]:
+    """The TrainConfig overrides of a model family ("tiny" or "vitl") on a dataset."""
+    out = dict(DEFAULTS[(family, dataset)])
+    if method == "spn":
+        out.update(SPN_DEFAULTS[family])
+    return out
+
+
+def _per_family(name: str) -> str:
+    """Help text: a field's default where DEFAULTS changes it."""
+    base = default_of(TrainConfig, name)
+    cases = [f"{fam} on {ds}: {o.get(name, base)}" for (fam, ds), o in DEFAULTS.items()]
+    spn = [f"{fam} {o[name]}" for fam, o in SPN_DEFAULTS.items() if name in o]
+    return "default: " + "; ".join(cases) + (f"; with --method spn: {', '.join(spn)}" if spn else "")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    def d(text: str, name: str, cls: type = TrainConfig) -> str:
+        return with_default(text, cls, name)
+
     add_data(p, required=False)
     p.add_argument("--method", choices=["qure", "contrastive", "trns", "above", "spn"])
     p.add_argument("--model", choices=["tiny", "vitl"], help="architecture (default with --init: the init run's)")
-    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--epochs", type=int, help=_per_family("epochs"))
     p.add_argument("--out", type=Path, required=True, help="run folder to create (or to continue with --resume)")
     p.add_argument("--init", type=Path, default=None, help="start from this run's best weights (optimizer fresh)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
@@ -51,29 +81,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="fresh models: re-draw the Q-Former's Linear weights from N(0, STD) "
                         "(default 0.1 for tiny, where BERT's 0.02 stalls training; 0 keeps BERT's)")
     g = p.add_argument_group("optimization")
-    g.add_argument("--batch-size", type=int, default=None)
-    g.add_argument("--lr", type=float, default=None)
-    g.add_argument("--weight-decay", type=float, default=0.05)
-    g.add_argument("--lr-warmup-steps", type=int, default=None)
-    g.add_argument("--seed", type=int, default=1000)
-    g.add_argument("--no-amp", action="store_true", help="no fp16 autocast on CUDA")
-    g.add_argument("--temp-floor", type=float, default=1e-3, help="lower bound on the learned temperature (0: none)")
+    g.add_argument("--batch-size", type=int, help=_per_family("batch_size"))
+    g.add_argument("--lr", type=float, help=_per_family("lr"))
+    g.add_argument("--weight-decay", type=float, help=d("", "weight_decay"))
+    g.add_argument("--lr-warmup-steps", type=int, help=_per_family("lr_warmup_steps"))
+    g.add_argument("--seed", type=int, help=d("", "seed"))
+    g.add_argument("--no-amp", dest="amp", action="store_false", default=None, help="no fp16 autocast on CUDA")
+    g.add_argument("--temp-floor", type=float, help=d("lower bound on the learned temperature (0: none)", "temp_floor"))
     g = p.add_argument_group("negatives schedule (qure, trns, above) and SPN")
-    g.add_argument("--n-def", type=int, default=6, help="sets recomputed every floor(epochs / n_def) epochs")
-    g.add_argument("--no-warmup", action="store_true", help="mine at epoch 0 too (e.g. after --init)")
-    g.add_argument("--spn-temp", type=float, default=0.05, help="SPN stage-2 temperature")
+    g.add_argument("--n-def", type=int, help=d("sets recomputed every floor(epochs / n_def) epochs", "n_def"))
+    g.add_argument("--no-warmup", dest="warmup", action="store_false", default=None,
+                   help="mine at epoch 0 too (e.g. after --init)")
+    g.add_argument("--spn-temp", type=float, help=d("SPN stage-2 temperature", "spn_temp"))
     add_mining(p)
     g = p.add_argument_group("data and evaluation")
-    g.add_argument("--val-split", default="val", help="validation split, or 'none'")
-    g.add_argument("--corpus", choices=["split", "targets"], default="split",
-                   help="FashionIQ training corpus: the split's image list, or the triplets' targets (QuRe's code)")
-    g.add_argument("--images", choices=["auto", "memory", "lazy"], default="auto",
-                   help="keep decoded images in memory, or decode them in DataLoader workers")
-    g.add_argument("--feature-cache", default=None, help="folder for cached frozen-ViT tokens (vitl)")
-    g.add_argument("--num-workers", type=int, default=0)
-    g.add_argument("--eval-every", type=int, default=1)
-    g.add_argument("--log-every", type=int, default=10)
-    g.add_argument("--max-steps-per-epoch", type=int, default=None, help="cap steps per epoch (smoke runs)")
+    g.add_argument("--val-split", help=d("validation split, or 'none'", "val_split", DataConfig))
+    g.add_argument("--corpus", choices=["split", "targets"],
+                   help=d("FashionIQ training corpus: the split's image list, or the triplets' targets (QuRe's code)",
+                          "corpus", DataConfig))
+    g.add_argument("--images", choices=["auto", "memory", "lazy"],
+                   help=d("keep decoded images in memory, or decode them in DataLoader workers", "images", DataConfig))
+    g.add_argument("--feature-cache", help="folder for cached frozen-ViT tokens (vitl)")
+    g.add_argument("--num-workers", type=int, help=d("", "num_workers"))
+    g.add_argument("--eval-every", type=int, help=d("", "eval_every"))
+    g.add_argument("--log-every", type=int, help=d("", "log_every"))
+    g.add_argument("--max-steps-per-epoch", type=int, help="cap steps per epoch (smoke runs)")
     add_device(p)
 
 
@@ -91,8 +123,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.resume:
         cfg_json = run.read_config(args.out)
         if "training" not in cfg_json:
-            raise run.RunError(f"{args.out} holds imported weights, not a training run; start one with --init {args.out}")
-        from trainer.config import TrainConfig, data_from_json
+            raise run.RunError(
+                f"{args.out} holds imported weights, not a training run; start one with --init {args.out}"
+            )
+        from trainer.config import data_from_json
 
         data, cfg = data_from_json(cfg_json["data"]), TrainConfig.from_json(cfg_json["training"])
         payload = run.load_checkpoint(args.out / run.CHECKPOINT)
@@ -115,14 +149,17 @@ def _run(args: argparse.Namespace) -> int:
         device = pick_device(args.device, d.local_rank)
     except ValueError as e:
         raise run.RunError(str(e)) from None
-    torch.manual_seed(args.seed)
+    torch.manual_seed(_seed(args))  # before the model is drawn; the same seed goes into the config
     model, vocab, init_meta = _initial_model(args, d)
     data, cfg = _configs(args, model.cfg.name)
     if d.main:
         from trainer.train import start_run
 
-        extra = {"init": str(args.init.resolve()) if args.init else None, "init_meta": init_meta,
-                 "scratch_init_std": scratch_std(args, model.cfg.name)}
+        extra = {
+            "init": str(args.init.resolve()) if args.init else None,
+            "init_meta": init_meta,
+            "scratch_init_std": scratch_std(args, model.cfg.name),
+        }
         start_run(args.out, model, vocab, data, cfg, extra)
     d.barrier()
     trainer = Trainer(args.out, model, data, cfg, device, d, _logger(d))
@@ -130,6 +167,10 @@ def _run(args: argparse.Namespace) -> int:
     del trainer  # drop the DDP wrapper (and its gloo work) before the group goes
     distributed.teardown(d)
     return 0
+
+
+def _seed(args) -> int:
+    return args.seed if args.seed is not None else default_of(TrainConfig, "seed")
 
 
 def _logger(d):
@@ -200,49 +241,26 @@ def _build_vocab(args, d) -> Path:
     return path
 
 
-def _configs(args, model_name: str):
+def _configs(args, model_name: str) -> tuple[DataConfig, TrainConfig]:
+    """The run's configs: dataclass defaults, then the family's DEFAULTS, then the flags given."""
     family = "tiny" if model_name == "tiny" else "vitl"  # imported real-size models: QuRe's values
-    base = dict(DEFAULTS[(family, args.dataset)])
-    if args.method == "spn":
-        base.update(SPN_DEFAULTS[family])
-    pick = lambda flag, key: base[key] if flag is None else flag  # noqa: E731
     try:
-        return _build_configs(args, base, pick)
+        data_flags = given(args, DATA_FLAGS)
+        if data_flags.get("val_split") == "none":
+            data_flags["val_split"] = None
+        data = DataConfig(
+            dataset=args.dataset,
+            root=str(Path(args.data_root).resolve()),
+            categories=categories(args.categories),
+            **data_flags,
+        )
+        cfg = TrainConfig(
+            **{**family_defaults(family, args.dataset, args.method), **given(args, TRAIN_FLAGS)},
+            method=args.method,
+            mining=mining_config(args, args.method),
+        )
     except ValueError as e:
         from trainer.run import RunError
 
         raise RunError(str(e)) from None
-
-
-def _build_configs(args, base, pick):
-    from trainer.config import DataConfig, TrainConfig
-
-    data = DataConfig(
-        dataset=args.dataset,
-        root=str(Path(args.data_root).resolve()),
-        val_split=None if args.val_split == "none" else args.val_split,
-        categories=categories(args.categories),
-        corpus=args.corpus,
-        images=args.images,
-        feature_cache=args.feature_cache,
-    )
-    cfg = TrainConfig(
-        method=args.method,
-        epochs=pick(args.epochs, "epochs"),
-        batch_size=pick(args.batch_size, "batch_size"),
-        lr=pick(args.lr, "lr"),
-        weight_decay=args.weight_decay,
-        lr_warmup_steps=pick(args.lr_warmup_steps, "lr_warmup_steps"),
-        seed=args.seed,
-        amp=not args.no_amp,
-        n_def=args.n_def,
-        warmup=not args.no_warmup,
-        mining=mining_config(args, args.method),
-        spn_temp=args.spn_temp,
-        temp_floor=args.temp_floor,
-        num_workers=args.num_workers,
-        eval_every=args.eval_every,
-        log_every=args.log_every,
-        max_steps_per_epoch=args.max_steps_per_epoch,
-    )
     return data, cfg

@@ -65,7 +65,9 @@ def load_cirr(root: str | Path, split: str) -> CIRSplit:
     used |= {t.target for t in triplets if t.target is not None}
     unlisted = sorted(n for n in used if n not in known)
     if unlisted:
-        raise DataError(f"{split_path}: {len(unlisted)} image(s) used by {cap_path.name} are not listed, e.g. {unlisted[:5]}")
+        raise DataError(
+            f"{split_path}: {len(unlisted)} image(s) used by {cap_path.name} are not listed, e.g. {unlisted[:5]}"
+        )
     paths: dict[str, Path] = {}
     absent = []
     for n in sorted(used):

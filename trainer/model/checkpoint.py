@@ -17,7 +17,7 @@ from typing import Callable
 
 import torch
 
-from .config import ModelConfig, QFormerConfig, VisionConfig
+from .config import ModelConfig
 from .qure import QuReModel
 
 # ----------------------------------------------------------------------------- key map
@@ -187,7 +187,7 @@ def infer_config(sd: dict[str, torch.Tensor], base: ModelConfig, vit_blocks: int
     if not cross or cross != list(range(0, n_layers, freq)):
         raise CheckpointError(f"cross-attention layers {cross} do not follow an every-k pattern from layer 0")
     hidden = sd["query_tokens"].shape[-1]
-    inter = sd[f"Qformer.bert.encoder.layer.0.intermediate.dense.weight"].shape[0]
+    inter = sd["Qformer.bert.encoder.layer.0.intermediate.dense.weight"].shape[0]
     vision = replace(v, image_size=grid * patch, patch_size=patch, width=width, layers=blocks)
     qformer = replace(
         q,

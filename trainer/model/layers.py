@@ -5,7 +5,6 @@ Module names are ours; ``trainer.model.checkpoint`` maps LAVIS's state-dict keys
 
 from __future__ import annotations
 
-
 import torch
 import torch.nn.functional as F
 from torch import nn

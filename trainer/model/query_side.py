@@ -33,7 +33,9 @@ class QuerySide(nn.Module):
         self.text_proj = nn.Linear(q.hidden, cfg.embed_dim)
         self.register_buffer("temp", torch.tensor(float(cfg.temp_init)))
 
-    def query_from_features(self, feats: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def query_from_features(
+        self, feats: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> torch.Tensor:
         """Reference features (B, T, Dv) + text (B, L) -> (B, E), L2-normalized."""
         return compose_query(self.qformer, self.query_tokens, self.text_proj, feats, input_ids, attention_mask)
 
@@ -71,5 +73,7 @@ class QuerySide(nn.Module):
             state["temp"] = torch.tensor(float(z[TEMP_KEY]))
         missing, unexpected = side.load_state_dict(state, strict=False)
         if missing or unexpected:
-            raise ValueError(f"{path}: query-side weights do not fit: missing {missing[:5]}, unexpected {unexpected[:5]}")
+            raise ValueError(
+                f"{path}: query-side weights do not fit: missing {missing[:5]}, unexpected {unexpected[:5]}"
+            )
         return side.eval()

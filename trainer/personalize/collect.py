@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from engine.preferences import PairSet, QueryKey, VoteView, build_pairs
+
 from .train import PreferenceData
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Callable
 
 from engine.bundle import Bundle, ModelInfo, find_base, load_bundle
+from engine.preferences import split_held_out
 
 from .collect import CollectInfo, collect
-from engine.preferences import split_held_out
 from .train import PersonalizeConfig, PersonalizeReport, train_query_side
 
 
@@ -69,19 +69,32 @@ def personalize_library(
         side = QuerySide.load_npz(base.path(base.manifest.query_weights))
         best, report = train_query_side(side, data, train_idx, held_idx, cfg, progress, should_stop)
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        out = Path(out) if out else Path(folder).expanduser().absolute() / "models" / f"{base.manifest.model.name}-personal-{stamp}"
+        out = (
+            Path(out)
+            if out
+            else Path(folder).expanduser().absolute() / "models" / f"{base.manifest.model.name}-personal-{stamp}"
+        )
         m = base.manifest.model
         info_json = {**report.to_json(), **info.__dict__}
         child = export_bundle(
             best,
             base.path(base.manifest.text.vocab),
             out,
-            ModelInfo(m.name, f"{m.version}+personal.{stamp}", m.architecture,
-                      f"{m.description} Personalized from {info.votes} votes ({len(pairs.pairs)} pairs).".strip(),
-                      m.demo),
+            ModelInfo(
+                m.name,
+                f"{m.version}+personal.{stamp}",
+                m.architecture,
+                f"{m.description} Personalized from {info.votes} votes ({len(pairs.pairs)} pairs).".strip(),
+                m.demo,
+            ),
             ExportOptions(),
-            parent={"name": m.name, "version": m.version, "path": str(base.root.absolute()),
-                    "query_sha256": base.query_sha256, "target_side": base.target_side},
+            parent={
+                "name": m.name,
+                "version": m.version,
+                "path": str(base.root.absolute()),
+                "query_sha256": base.query_sha256,
+                "target_side": base.target_side,
+            },
             extra={"personalization": info_json},
             reuse_from=base,
         )

@@ -167,7 +167,8 @@ def train_query_side(
         epochs_run = epoch
         held_acc, held_loss = evaluate(model, data, held_idx)
         train_acc, _ = evaluate(model, data, train_idx)
-        rec = {"epoch": epoch, "train_loss": total / n, "train_acc": train_acc, "held_acc": held_acc, "held_loss": held_loss}
+        rec = {"epoch": epoch, "train_loss": total / n, "train_acc": train_acc, "held_acc": held_acc,
+               "held_loss": held_loss}
         curve.append(rec)
         if progress is not None:
             progress(epoch, cfg.max_epochs, rec)

@@ -8,9 +8,9 @@ import time
 import pytest
 from PIL import Image
 
+from engine.appstate.gate import Gate
 from engine.appstate.places import bundle_for, count_photos, demo_places
 from engine.appstate.preview import preview_png
-from engine.appstate.gate import Gate
 from engine.errors import ImageDecodeError
 
 

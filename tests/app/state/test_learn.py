@@ -14,14 +14,32 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from engine.appstate.learn import (EVENTS, INSTALL_TRAINER, NO_WEIGHTS, TRANSITIONS, LearnFacts, LearnFlow,
-                                   LearnOptions, Phase, VoteCount, child_folder, count_pairs, counts_line, counts_tip,
-                                   learn_facts, leftovers, model_words, personalize_command, start_problem,
-                                   step, trainer_problem)
+from engine.appstate.learn import (
+    EVENTS,
+    INSTALL_TRAINER,
+    NO_WEIGHTS,
+    TRANSITIONS,
+    LearnFacts,
+    LearnFlow,
+    LearnOptions,
+    Phase,
+    VoteCount,
+    child_folder,
+    count_pairs,
+    counts_line,
+    counts_tip,
+    learn_facts,
+    leftovers,
+    model_words,
+    personalize_command,
+    start_problem,
+    step,
+    trainer_problem,
+)
 from engine.bundle import file_entries, find_base, load_bundle, write_manifest
 from engine.feedback import QueryInfo, Vote
-from tests.engine.fakebundle import write_fake_bundle
 from engine.preferences import VoteView, build_pairs
+from tests.engine.fakebundle import write_fake_bundle
 
 _ids = itertools.count(1)
 

@@ -7,9 +7,21 @@ import json
 
 import pytest
 
-from engine.appstate.learn_report import (Epoch, LineBuffer, Outcome, accuracy_range, best_held, curve_values,
-                                          failure_message, parse_epoch, parse_outcome, plot_points, progress_words,
-                                          progress_x_max, result_words)
+from engine.appstate.learn_report import (
+    Epoch,
+    LineBuffer,
+    Outcome,
+    accuracy_range,
+    best_held,
+    curve_values,
+    failure_message,
+    parse_epoch,
+    parse_outcome,
+    plot_points,
+    progress_words,
+    progress_x_max,
+    result_words,
+)
 
 
 def epoch_line(**kw) -> str:
