@@ -1,28 +1,37 @@
 #!/usr/bin/env bash
-# Rebuild the shipped demo bundle (resources/demo-bundle) from seeds, on the CPU:
-# the demo world, its vocabulary, a contrastive first stage, the chosen second stage,
-# then export. Same commands, seeds and thread count as the run that produced it
-# (resources/demo-bundle/manifest.json records the run's config).
+# Rebuild the shipped demo bundle (resources/demo-bundle) from seeds, on the CPU: the demo
+# world (10x the default train split), its vocabulary, image-text pretraining (BLIP-2's
+# first stage), composed-retrieval training from the pretrained run (the vision tower
+# trained too; FREEZE_VISION=1 keeps it fixed, faster, 0.5 point lower), evaluation on the
+# test split, then export. Same commands, seeds and thread
+# counts as the run that produced it (resources/demo-bundle/manifest.json records the
+# run's config; docs/training.md has the measurements).
 #
-#   tools/demo_model/reproduce.sh [WORK_DIR]        # about 40 minutes on 2 idle cores
+#   tools/demo_model/reproduce.sh [WORK_DIR]      # about an hour on 2 idle cores (2 h beside other jobs)
 #
-# Environment: WORLD_SEED (0), SEED (training seed), METHOD (second stage), EPOCHS1,
-# EPOCHS2, LR2, OUT (bundle folder; default resources/demo-bundle).
+# Environment: WORLD_SEED (0), IMAGES (30000), TRIPLETS (45000), SEED (0), EPOCHS_PRE (10),
+# EPOCHS_CIR (4), LR_CIR (5e-4), FREEZE_VISION (0), THREADS (2), OUT (bundle folder; default
+# resources/demo-bundle).
+# Each step is skipped when its output exists, so a stopped run continues where it was.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 py=.venv/bin/python
 work=${1:-$(mktemp -d -t cirsearch-demo-XXXX)}
 WORLD_SEED=${WORLD_SEED:-0}
-SEED=${SEED:-2}
-METHOD=${METHOD:-contrastive}
-EPOCHS1=${EPOCHS1:-15}
-EPOCHS2=${EPOCHS2:-6}
-LR2=${LR2:-3e-4}
+IMAGES=${IMAGES:-30000}
+TRIPLETS=${TRIPLETS:-45000}
+SEED=${SEED:-0}
+EPOCHS_PRE=${EPOCHS_PRE:-10}
+EPOCHS_CIR=${EPOCHS_CIR:-4}
+FREEZE_VISION=${FREEZE_VISION:-0}
+LR_CIR=${LR_CIR:-5e-4}
+THREADS=${THREADS:-2}
 OUT=${OUT:-resources/demo-bundle}
 mkdir -p "$work"
 echo "work dir: $work"
 
-[ -f "$work/world/world.json" ] || $py -m engine.world generate --out "$work/world" --seed "$WORLD_SEED"
+[ -f "$work/world/world.json" ] || $py -m engine.world generate --out "$work/world" --seed "$WORLD_SEED" \
+  --images "$IMAGES" --triplets "$TRIPLETS" --workers "$THREADS" --overwrite
 $py - "$work/vocab.txt" <<'PY'
 import sys
 from engine.world import vocabulary_corpus
@@ -30,16 +39,25 @@ from trainer.vocab import build_wordpiece_vocab
 build_wordpiece_vocab(vocabulary_corpus(), sys.argv[1], vocab_size=1000)
 PY
 
-train() { $py -m trainer.cli train --dataset fashioniq --data-root "$work/world" --model tiny --threads 1 --seed "$SEED" "$@"; }
-[ -f "$work/stage1/best.pt" ] || train --method contrastive --epochs "$EPOCHS1" --vocab "$work/vocab.txt" --out "$work/stage1"
-case "$METHOD" in
-  qure-w30) m=qure; extra=(--no-warmup --window 30) ;;
-  qure-nowarm) m=qure; extra=(--no-warmup) ;;
-  trns) m=trns; extra=(--no-warmup) ;;
-  *) m=$METHOD; extra=() ;;
-esac
-[ -f "$work/stage2/best.pt" ] || train --method "$m" "${extra[@]}" --epochs "$EPOCHS2" --lr "$LR2" --init "$work/stage1" --out "$work/stage2"
-$py -m trainer.cli eval --run "$work/stage2" --dataset fashioniq --data-root "$work/world" --split test --json "$work/test.json"
-$py -m trainer.cli export --run "$work/stage2" --out "$OUT" --demo --name cirsearch-demo \
-  --description "Demo model: the tiny QuRe architecture trained from scratch on generated garment images (engine.world), not on real photos."
+cli() { $py -m trainer.cli "$@" --threads "$THREADS"; }
+if [ ! -f "$work/pretrain/best.pt" ] || ! grep -q '"epoch": '"$((EPOCHS_PRE - 1))"',' "$work/pretrain/log.jsonl" 2>/dev/null; then
+  if [ -f "$work/pretrain/checkpoint.pt" ]; then
+    cli pretrain --out "$work/pretrain" --resume
+  else
+    cli pretrain --data-root "$work/world" --vocab "$work/vocab.txt" --epochs "$EPOCHS_PRE" --seed "$SEED" --out "$work/pretrain"
+  fi
+fi
+if [ ! -f "$work/cir/done" ]; then
+  if [ -f "$work/cir/checkpoint.pt" ]; then
+    cli train --out "$work/cir" --resume
+  else
+    freeze=(); [ "$FREEZE_VISION" = 1 ] && freeze=(--freeze-vision)
+    cli train --dataset fashioniq --data-root "$work/world" --method contrastive --init "$work/pretrain" \
+      "${freeze[@]}" --images memory --epochs "$EPOCHS_CIR" --lr "$LR_CIR" --seed "$SEED" --log-every 100 --out "$work/cir"
+  fi
+  touch "$work/cir/done"
+fi
+cli eval --run "$work/cir" --dataset fashioniq --data-root "$work/world" --split test --json "$work/test.json"
+$py -m trainer.cli export --run "$work/cir" --out "$OUT" --demo --name cirsearch-demo \
+  --description "Demo model: the tiny QuRe architecture, pretrained image-text (BLIP-2's first stage) and trained for composed retrieval on generated garment images (engine.world), not on real photos."
 echo "wrote $OUT; test-split metrics in $work/test.json"

@@ -1,0 +1,32 @@
+"""The shipped demo bundle, measured as a user gets it: through ONNX Runtime
+(``eval --bundle``) on a world generated afresh with another seed than the one it was
+trained on. The figures are the ones README.md and docs/training.md report."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engine.resources import demo_bundle_dir
+from engine.world.layout import generate
+from engine.world.plan import WorldConfig
+from trainer.cli import main
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+# README "The demo model": eval --bundle resources/demo-bundle on generate --seed 7, test split
+REPORTED = {"R@10": 76.33, "P@5": 49.63, "map@10": 52.21}
+
+
+def test_the_shipped_demo_model_reaches_the_reported_figures_on_a_fresh_world(tmp_path):
+    bundle = demo_bundle_dir()
+    assert bundle is not None, "resources/demo-bundle is missing"
+    # the test split depends on the seed and the eval sizes only, not on the train split's size
+    world = generate(WorldConfig(seed=7, train_images=18, train_triplets=3), tmp_path / "world")
+    out = tmp_path / "m.json"
+    assert main(["eval", "--bundle", str(bundle), "--dataset", "fashioniq", "--data-root", str(world),
+                 "--split", "test", "--json", str(out), "--threads", "1"]) == 0
+    got = json.loads(out.read_text())["metrics"]
+    for k, want in REPORTED.items():
+        assert got[k] == pytest.approx(want, abs=1.0), k  # 1 point: a tie decided otherwise by another CPU
