@@ -25,10 +25,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from engine.exact_topk import top_photos  # noqa: E402
+from engine.faiss_index import IndexParams, TokenIndex  # noqa: E402
 from engine.ranking import recall_at_k  # noqa: E402
-from engine.search import top_photos  # noqa: E402
-from engine.store import TokenStore  # noqa: E402
-from engine.vectors import IndexParams, TokenIndex  # noqa: E402
+from engine.token_file import TokenStore  # noqa: E402
 
 CHUNK = 8192  # photos per generation / add / brute-force chunk
 

@@ -25,8 +25,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.photoindex import VectorConfig  # noqa: E402
-from engine.vectorstore import QdrantConfig, VectorStore, open_vector_store  # noqa: E402
+from engine.index_kind import VectorConfig  # noqa: E402
+from engine.vector_store import QdrantConfig, VectorStore, open_vector_store  # noqa: E402
 
 BATCH = 16
 

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Sequence
 
 from .errors import CirsearchError
+from .faiss_index import KINDS
+from .index_kind import VectorConfig
 from .indexer import IndexConfig, IndexReport, Progress
 from .library import Library, LibraryConfig, SearchResult
-from .photoindex import VectorConfig
 from .resources import default_demo_library_dir, default_library_dir, demo_bundle_dir
 from .runtime import RuntimeConfig
-from .vectors import KINDS
 
 SHOW_SKIPPED = 20
 

@@ -35,7 +35,7 @@ from .errors import ImageDecodeError
 from .preprocess import ImageSpec, preprocess
 from .runtime import Encoders, cpu_count
 from .scanner import FOLDER_KINDS, ScanIssue, diff, walk
-from .vectorstore import VectorStore
+from .vector_store import VectorStore
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,9 @@
 Folder layout::
 
     catalog.sqlite   roots, files, contents, votes, scan issues (SQLite, WAL)
-    tokens.f16       every photo's target tokens (engine.store)
-    index.faiss      the FAISS index, a cache of tokens.f16 (engine.vectors)
-    qdrant/          instead of those two, with LibraryConfig.vector_db embedded (engine.qdrantstore)
+    tokens.f16       every photo's target tokens (engine.token_file)
+    index.faiss      the FAISS index, a cache of tokens.f16 (engine.faiss_index)
+    qdrant/          instead of those two, with LibraryConfig.vector_db embedded (engine.qdrant_store)
     thumbs/          thumbnail cache (CACHEDIR.TAG)
     refs/            vision features of references that received votes (for personalization)
     index.lock       held while indexing (one indexer per library, across processes)
@@ -36,15 +36,15 @@ from .db import SCHEMA_VERSION, Database
 from .errors import BundleMismatchError, ImageDecodeError, LibraryBusyError, LibraryError, QueryError
 from .feedback import FeedbackStore, QueryInfo, Vote
 from .filelock import ProcessLock
+from .index_kind import VectorConfig
 from .indexer import Control, IndexConfig, Indexer, IndexReport, ProgressFn
-from .photoindex import VectorConfig
 from .preprocess import preprocess
 from .ranking import relevance_cutoff
 from .references import FeatureCache, ImageRef, Reference, ReferenceResolver, load_reference
 from .results import Hit, LibraryStatus, SearchResult
 from .runtime import Encoders, RuntimeConfig
 from .thumbnails import thumbnail
-from .vectorstore import QdrantConfig, VectorStore, open_vector_store
+from .vector_store import QdrantConfig, VectorStore, open_vector_store
 
 CATALOG = "catalog.sqlite"
 

@@ -22,9 +22,9 @@ import pytest
 
 from engine.catalog import Catalog
 from engine.db import Database
+from engine.faiss_index import load_index
 from engine.indexer import IndexConfig
 from engine.library import Library, LibraryConfig
-from engine.vectors import load_index
 from tests.engine.conftest import make_photos
 
 REPO = Path(__file__).resolve().parents[2]

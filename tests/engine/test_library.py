@@ -15,9 +15,9 @@ from PIL import Image
 from engine.bundle import load_bundle
 from engine.decode import load_image
 from engine.errors import BundleError, BundleMismatchError, LibraryBusyError, LibraryError, QueryError
+from engine.faiss_store import PhotoIndex
 from engine.indexer import Control
 from engine.library import Library
-from engine.photoindex import PhotoIndex
 from engine.preprocess import preprocess
 from engine.ranking import maxsim, ranking_error
 from engine.runtime import Encoders
@@ -607,8 +607,8 @@ def test_a_folder_of_awkward_files_indexes_what_it_can_and_says_why_not(tmp_path
 
 
 def test_the_index_kind_follows_the_library_size_on_open(tmp_path, photos, fake_bundle):
+    from engine.index_kind import VectorConfig
     from engine.library import LibraryConfig
-    from engine.photoindex import VectorConfig
 
     with Library.open(tmp_path / "lib", bundle=fake_bundle) as lib:
         lib.index([photos])
@@ -626,14 +626,14 @@ def test_the_index_kind_follows_the_library_size_on_open(tmp_path, photos, fake_
 
 
 def test_an_exact_index_kept_after_measuring_is_not_measured_again(tmp_path, photos, fake_bundle, monkeypatch):
+    from engine.index_kind import VectorConfig
     from engine.library import LibraryConfig
-    from engine.photoindex import VectorConfig
 
     with Library.open(tmp_path / "lib", bundle=fake_bundle) as lib:
         lib.index([photos])
     strict = LibraryConfig(vectors=VectorConfig(exact_budget_bytes=1000, recall_target=1.01))
     with Library.open(tmp_path / "lib", cfg=strict) as lib:
         assert lib.vectors.kind == "fp16" and lib.vectors.index.params.measured
-    monkeypatch.setattr("engine.indexkind.measure_recall", lambda *a, **k: pytest.fail("measured again"))
+    monkeypatch.setattr("engine.index_kind.measure_recall", lambda *a, **k: pytest.fail("measured again"))
     with Library.open(tmp_path / "lib", cfg=strict) as lib:
         assert lib.vectors.kind == "fp16" and lib.vectors.rebuilt_because is None

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from engine.errors import LibraryError, VectorStoreError
-from engine.photoindex import VectorConfig
+from engine.index_kind import VectorConfig
 from engine.ranking import maxsim, ranking_error
-from engine.vectorstore import QdrantConfig, VectorStore, open_vector_store
+from engine.vector_store import QdrantConfig, VectorStore, open_vector_store
 
 Q, E = 4, 16
 NO_CLIENT = "qdrant-client is not installed (pip install 'cirsearch[vectordb]')"
@@ -274,7 +274,7 @@ def test_in_memory_mode_keeps_nothing(qdrant, tmp_path):
 
 def test_without_the_client_the_error_says_how_to_install_it(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "qdrant_client", None)  # import qdrant_client raises ImportError
-    monkeypatch.delitem(sys.modules, "engine.qdrantstore", raising=False)
+    monkeypatch.delitem(sys.modules, "engine.qdrant_store", raising=False)
     with pytest.raises(LibraryError, match=r"pip install 'cirsearch\[vectordb\]'"):
         open_vector_store(tmp_path, Q, E, "side", VectorConfig(), QdrantConfig(), "lib-1")
     v = open_vector_store(tmp_path, Q, E, "side", VectorConfig())  # the default needs no client

@@ -5,11 +5,12 @@ and whether the photo is *live* (searchable: it has a file in an indexed folder)
 that leaves the results keeps its tokens, so adding its folder back needs no encoding.
 Two implementations of :class:`VectorStore`:
 
-``PhotoIndex`` (``engine.photoindex``, the default)
-    tokens in a local fp16 file (``engine.store``); the live photos in a FAISS index, a
-    cache of that file, exact by default (``engine.search`` widens its token window
-    until the per-photo top-k is provably exact).
-``QdrantVectors`` (``engine.qdrantstore``, optional: ``pip install 'cirsearch[vectordb]'``)
+``PhotoIndex`` (``engine.faiss_store``, the default)
+    tokens in a local fp16 file (``engine.token_file``); the live photos in a FAISS index
+    (``engine.faiss_index``), a cache of that file, exact by default (``engine.exact_topk``
+    widens its token window until the per-photo top-k is provably exact); its kind is
+    chosen by ``engine.index_kind``.
+``QdrantVectors`` (``engine.qdrant_store``, optional: ``pip install 'cirsearch[vectordb]'``)
     both in one Qdrant collection: one point per photo (point id = content id) holding
     its Q tokens as a multivector compared by MAX_SIM, and a ``live`` payload flag. Runs
     embedded in the library folder or against a Qdrant server (:class:`QdrantConfig`).
@@ -45,8 +46,9 @@ from .errors import LibraryError
 
 if TYPE_CHECKING:
     from .catalog import Catalog
-    from .photoindex import VectorConfig
+    from .index_kind import VectorConfig
 
+# The one definition of a search filter; engine.exact_topk and both stores import it from here.
 Keep = Callable[[np.ndarray], np.ndarray]  # (C,) photo ids -> (C,) bool: searchable
 
 
@@ -137,11 +139,11 @@ def open_vector_store(folder: Path, num_tokens: int, dim: int, target_side: str,
     pointed at the same collection is refused instead of overwriting it.
     """
     if db is None:
-        from .photoindex import PhotoIndex
+        from .faiss_store import PhotoIndex
 
         return PhotoIndex(folder, num_tokens, dim, target_side, vectors)
     try:
-        from .qdrantstore import QdrantVectors
+        from .qdrant_store import QdrantVectors
     except ImportError as e:
         raise LibraryError(
             f"this library is configured to keep its vectors in Qdrant, but qdrant-client is not installed "

@@ -10,7 +10,7 @@ With one query vector on an exact index, a candidate's best token is always amon
 hits, so its score is the max over its hits. With several query vectors ("similar"),
 or on a compressed index, candidates are re-scored exactly from their stored tokens.
 On a compressed index the bound itself is approximate: the answer is exact over the
-candidates FAISS finds, and the recall of that is measured (``engine.indexkind``).
+candidates FAISS finds, and the recall of that is measured (``engine.index_kind``).
 """
 
 from __future__ import annotations
@@ -19,15 +19,15 @@ from typing import Callable
 
 import numpy as np
 
+from .faiss_index import TokenIndex
 from .ranking import aggregate_max, maxsim, rank
-from .vectors import TokenIndex
+from .vector_store import Keep
 
 # Token hits asked for per wanted photo, as a multiple of the exact case's 4: a compressed
 # index's scores are approximate, so it gathers more candidates to re-rank.
 OVERFETCH = {"sq8": 2, "ivfpq": 8}
 
 ReadTokens = Callable[[np.ndarray], np.ndarray]  # (C,) photo ids -> (C, Q, E) tokens
-Keep = Callable[[np.ndarray], np.ndarray]  # (C,) photo ids -> (C,) bool: searchable
 
 
 def top_photos(

@@ -1,6 +1,9 @@
-"""The searchable photo vectors of one library: token store + FAISS index, kept in step.
+"""The default vector store: one library's token file + FAISS index, kept in step.
 
-The default :class:`engine.vectorstore.VectorStore`.
+:class:`PhotoIndex` is the default :class:`engine.vector_store.VectorStore`. Its parts:
+the token file (``engine.token_file``), the FAISS index (``engine.faiss_index``), the
+exact top-k over them (``engine.exact_topk``) and the index-kind policy
+(``engine.index_kind``: which kind to build, and when a saved one no longer fits).
 
 The catalog is the truth about which photos exist; the token store holds their tokens;
 the FAISS index is a cache built from the store. On open the saved index is loaded if
@@ -14,27 +17,20 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .catalog import Catalog
 from .errors import IndexFileError
-from .indexkind import MIN_IVFPQ_TOKENS, choose_params
-from .search import Keep, top_photos
-from .store import TokenStore
-from .vectors import IndexParams, TokenIndex, load_index, save_index
+from .exact_topk import top_photos
+from .faiss_index import IndexParams, TokenIndex, load_index, save_index
+from .index_kind import VectorConfig, choose_params, kind_outdated, trainable_params
+from .token_file import TokenStore
+from .vector_store import Keep
 
 INDEX_FILE = "index.faiss"
 STORE_FILE = "tokens.f16"
-
-
-@dataclass(frozen=True)
-class VectorConfig:
-    kind: str = "auto"  # "auto" (exact unless too big, then measured), or one of vectors.KINDS
-    exact_budget_bytes: int = 4 << 30  # auto: exact while its index fits in this much RAM
-    recall_target: float = 0.95  # auto: recall@50 a compressed index must reach after re-ranking
 
 
 class PhotoIndex:
@@ -63,22 +59,9 @@ class PhotoIndex:
                 self.rebuild(catalog, reason=str(e) if self.path.exists() else None)
                 return
             self.sync(catalog)
-            reason = self._kind_outdated()
+            reason = kind_outdated(self.cfg, self.index, self.num_tokens, self.dim)
             if reason:
                 self.rebuild(catalog, reason=reason)
-
-    def _kind_outdated(self) -> str | None:
-        """Why the index's kind no longer fits the configuration or the library's size."""
-        kind, cfg = self.index.params.kind, self.cfg
-        if cfg.kind != "auto":
-            too_small = cfg.kind == "ivfpq" and kind == "fp16" and self.index.num_vectors < MIN_IVFPQ_TOKENS
-            return None if kind == cfg.kind or too_small else f"index kind changed to {cfg.kind}"
-        exact_bytes = self.index.num_photos * self.num_tokens * self.dim * 2
-        if self.index.params.exact and exact_bytes > cfg.exact_budget_bytes and not self.index.params.measured:
-            return "the library outgrew the memory budget of an exact index"
-        if not self.index.params.exact and exact_bytes <= cfg.exact_budget_bytes:
-            return "the library is small enough for an exact index again"
-        return None
 
     def sync(self, catalog: Catalog) -> tuple[int, int]:
         """Make the index hold exactly the catalog's live photos. Returns (added, removed)."""
@@ -100,9 +83,9 @@ class PhotoIndex:
         live = catalog.live_ids()
         with self._lock:
             params = choose_params(self.cfg, self.store, live, self.num_tokens, self.dim)
-            if params.kind == "ivfpq" and len(live) * self.num_tokens < MIN_IVFPQ_TOKENS:
-                params = IndexParams("fp16")  # too few tokens to train on: exact instead
-                reason = (reason + "; " if reason else "") + "too few photos for ivfpq, exact index used"
+            params, fallback = trainable_params(params, len(live), self.num_tokens)
+            if fallback:
+                reason = (reason + "; " if reason else "") + fallback
             index = TokenIndex(self.dim, self.num_tokens, params)
             if not index.is_trained:
                 index.train(_training_sample(self.store, live, self.dim))

@@ -1,4 +1,5 @@
-"""The FAISS token index and top-k photo search, against a brute-force numpy oracle."""
+"""The FAISS token index (engine.faiss_index), the exact top-k over it (engine.exact_topk) and
+the index-kind choice (engine.index_kind), against a brute-force numpy oracle."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ import numpy as np
 import pytest
 
 from engine.errors import IndexFileError
-from engine.indexkind import make_queries, measure_recall
+from engine.exact_topk import top_photos
+from engine.faiss_index import KINDS, IndexParams, TokenIndex, load_index, save_index
+from engine.index_kind import make_queries, measure_recall
 from engine.ranking import maxsim, ranking_error, recall_at_k
-from engine.search import top_photos
-from engine.vectors import KINDS, IndexParams, TokenIndex, load_index, save_index
 
 Q, E = 4, 16
 
@@ -175,9 +176,8 @@ def test_measure_recall_is_one_for_an_exact_kind_and_lower_for_a_coarse_one():
 
 
 def test_auto_choice_follows_the_memory_budget_and_measured_recall(tmp_path, monkeypatch):
-    from engine.indexkind import choose_params
-    from engine.photoindex import VectorConfig
-    from engine.store import TokenStore
+    from engine.index_kind import VectorConfig, choose_params
+    from engine.token_file import TokenStore
 
     tokens = library(600, 8)
     store = TokenStore(tmp_path / "t.f16", Q, E)
@@ -187,7 +187,7 @@ def test_auto_choice_follows_the_memory_budget_and_measured_recall(tmp_path, mon
     assert choose_params(VectorConfig(kind="sq8"), store, ids, Q, E).kind == "sq8"  # asked for
     small = VectorConfig(exact_budget_bytes=1000, recall_target=0.0)
     assert choose_params(small, store, ids, Q, E).kind == "sq8"  # 2,400 tokens: too few for ivfpq
-    monkeypatch.setattr("engine.indexkind.MIN_IVFPQ_TOKENS", 1000)
+    monkeypatch.setattr("engine.index_kind.MIN_IVFPQ_TOKENS", 1000)
     assert choose_params(small, store, ids, Q, E).kind == "ivfpq"  # the smallest kind that passes
     never = VectorConfig(exact_budget_bytes=1000, recall_target=1.01)
     fallback = choose_params(never, store, ids, Q, E)

@@ -32,7 +32,7 @@ from qdrant_client.http.exceptions import ApiException
 
 from .errors import VectorStoreError
 from .ranking import rank
-from .vectorstore import Keep, QdrantConfig
+from .vector_store import Keep, QdrantConfig
 
 try:
     import fcntl
@@ -52,7 +52,7 @@ T = TypeVar("T")
 
 
 class QdrantVectors:
-    """The :class:`engine.vectorstore.VectorStore` kept in a Qdrant collection."""
+    """The :class:`engine.vector_store.VectorStore` kept in a Qdrant collection."""
 
     def __init__(self, folder: Path, num_tokens: int, dim: int, target_side: str, cfg: QdrantConfig,
                  owner: str = ""):
