@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from engine.appstate.places import DemoPlaces, count_photos
+from app.state.places import DemoPlaces, count_photos
 from engine.demo import ensure_demo_photos
 
 from .host import describe_error

@@ -15,7 +15,7 @@ from typing import Any, Callable, TypeVar
 
 from PySide6.QtCore import QObject, Signal
 
-from engine.appstate.gate import Gate
+from app.state.gate import Gate
 from engine.bundle import Bundle, load_bundle
 from engine.errors import CirsearchError
 from engine.library import Library, LibraryConfig, LibraryStatus

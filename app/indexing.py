@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 
 from PySide6.QtCore import QObject, Signal
 
-from engine.appstate.progress import Throttle
+from app.state.progress import Throttle
 from engine.indexer import Control, IndexReport, Progress
 
 from .host import LibraryHost

@@ -2,7 +2,7 @@
 (progress, then before/after with a plot and the choice), and the plot itself.
 
 They show what :class:`app.learning.LearnController` reports and ask it for actions;
-the words and the plot's geometry come from ``engine.appstate.learn_report``.
+the words and the plot's geometry come from ``app.state.learn_report``.
 GUI-thread-only.
 """
 
@@ -14,8 +14,8 @@ from PySide6.QtCore import QObject, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QPainter, QPaintEvent, QPen, QPolygonF
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
-from engine.appstate.learn import LearnFacts, Phase, counts_line, counts_tip
-from engine.appstate.learn_report import (
+from app.state.learn import LearnFacts, Phase, counts_line, counts_tip
+from app.state.learn_report import (
     Epoch,
     Outcome,
     accuracy_range,

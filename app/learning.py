@@ -11,7 +11,7 @@ loaded and verified on a worker, then ``Library.use_bundle`` swaps the query gra
 the library to itself (same target side: nothing is re-indexed). A run that is not
 used (kept, cancelled, failed, or the window closed) leaves nothing behind.
 
-What the flow decides is ``engine.appstate.learn`` and ``engine.appstate.learn_report``.
+What the flow decides is ``app.state.learn`` and ``app.state.learn_report``.
 GUI-thread-only, except the functions the workers run.
 """
 
@@ -26,7 +26,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, Signal
 
-from engine.appstate.learn import (
+from app.state.learn import (
     LearnFacts,
     LearnFlow,
     LearnOptions,
@@ -38,8 +38,8 @@ from engine.appstate.learn import (
     start_problem,
     trainer_problem,
 )
-from engine.appstate.learn_report import Epoch, LineBuffer, Outcome, failure_message, parse_epoch, parse_outcome
-from engine.appstate.query import Requests
+from app.state.learn_report import Epoch, LineBuffer, Outcome, failure_message, parse_epoch, parse_outcome
+from app.state.query import Requests
 from engine.bundle import Bundle, load_bundle
 from engine.library import Library, LibraryStatus
 

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.appstate.progress import describe
+from app.state.progress import describe
 from engine.indexer import IndexReport, Progress
 from engine.library import LibraryStatus
 

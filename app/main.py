@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from engine.appstate.places import demo_places
+from app.state.places import demo_places
 from engine.resources import default_library_dir
 
 from .options import Options

@@ -24,10 +24,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.appstate.learn import model_words
-from engine.appstate.places import bundle_for, demo_places
-from engine.appstate.query import Mode, mode_reasons
-from engine.appstate.settings import AppSettings, from_mapping
+from app.state.learn import model_words
+from app.state.places import bundle_for, demo_places
+from app.state.query import Mode, mode_reasons
+from app.state.settings import AppSettings, from_mapping
 from engine.demo import example_queries
 from engine.errors import BundleMismatchError
 from engine.library import LibraryConfig, LibraryStatus, SearchResult
@@ -79,7 +79,7 @@ class MainWindow(QMainWindow):
         self.votes = VoteController(self.host, self.model, self)
         self.search = SearchController(self.host, self.prefs.debounce_ms, self.prefs.results, self)
         self.demo = DemoSetup(self.host.tasks, self)
-        self.models = ModelImport(self, self.host, self.index_job)
+        self.models = ModelImport(ui=self, parent=self, host=self.host, index_job=self.index_job)
         self.learn = LearnController(self.host, self.index_job, self)
         self.open_url = QDesktopServices.openUrl  # tests put a recorder here
         self.result: SearchResult | None = None
@@ -251,7 +251,7 @@ class MainWindow(QMainWindow):
 
     def _opened(self, st: LibraryStatus) -> None:
         self._status(st)
-        self.query_bar.set_available(mode_reasons(st.has_text_search))
+        self.offer_modes(st)
         demo, self._demo_to_index = self._demo_to_index, None
         if demo is not None:
             self._demo_indexing = demo if self.index_job.start([demo]) else None
@@ -263,6 +263,13 @@ class MainWindow(QMainWindow):
                                   "or File → Open the demo library.")
         else:
             self.search.submit()
+
+    def offer_modes(self, st: LibraryStatus) -> None:
+        """Offer the search modes the library's model supports."""
+        self.query_bar.set_available(mode_reasons(st.has_text_search))
+
+    def search_again(self) -> None:
+        self.search.submit()
 
     @property
     def opening_folder(self) -> Path:

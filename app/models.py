@@ -10,65 +10,93 @@ every photo must be encoded again, so the user is asked first. GUI-thread-only.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from PySide6.QtCore import QObject
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QFileDialog, QWidget
 
-from engine.appstate.query import mode_reasons
 from engine.bundle import Bundle, load_bundle
 from engine.library import Library, LibraryStatus
 
 from .host import LibraryHost, describe_error
 from .indexing import IndexJob
 
-if TYPE_CHECKING:
-    from .main_window import MainWindow
+
+class ModelImportUI(Protocol):
+    """What :class:`ModelImport` needs from the window around it (the main window is one).
+
+    Looked up on each use, so a test that replaces ``ask`` or ``warn`` on the window is heard.
+    """
+
+    @property
+    def opening_folder(self) -> Path:
+        """The library folder last opened (or being opened)."""
+        ...
+
+    def open_library(self, folder: Path, bundle: Path | None) -> None:
+        """Open ``folder`` with the model bundle ``bundle``."""
+
+    def say(self, message: str) -> None:
+        """A passing word in the status bar."""
+
+    def ask(self, title: str, text: str) -> bool:
+        """A yes/no question."""
+        ...
+
+    def warn(self, title: str, text: str) -> None:
+        """An error the user must read."""
+
+    def offer_modes(self, st: LibraryStatus) -> None:
+        """Offer the search modes the library's (new) model supports."""
+
+    def search_again(self) -> None:
+        """Run the query on screen again."""
 
 
 class ModelImport(QObject):
-    def __init__(self, window: "MainWindow", host: LibraryHost, index_job: IndexJob):
-        super().__init__(window)
-        self.window, self.host, self.index_job = window, host, index_job
+    def __init__(self, ui: ModelImportUI, parent: QWidget, host: LibraryHost, index_job: IndexJob):
+        super().__init__(parent)
+        self.ui, self.parent_widget, self.host, self.index_job = ui, parent, host, index_job
 
     def choose(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self.window, "Choose a model bundle folder (with manifest.json)")
+        folder = QFileDialog.getExistingDirectory(self.parent_widget,
+                                                  "Choose a model bundle folder (with manifest.json)")
         if folder:
             self.load(Path(folder))
 
     def load(self, folder: Path) -> None:
         """Verify the bundle in ``folder`` (a worker) and offer to switch to it."""
         if self.host.lib is None:  # no library could be opened without a model: open it with this one
-            self.window.open_library(self.window.opening_folder, folder)
+            self.ui.open_library(self.ui.opening_folder, folder)
             return
         if self.index_job.running:
-            self.window.warn("Indexing is running", "Cancel indexing first, then import the model.")
+            self.ui.warn("Indexing is running", "Cancel indexing first, then import the model.")
             return
-        self.window.say(f"Checking the model in {folder}…")
+        self.ui.say(f"Checking the model in {folder}…")
 
         def work(lib: Library) -> tuple[Bundle, str, int]:
             b = load_bundle(folder)
             return b, lib.bundle.target_side, lib.status().photos
 
         self.host.call("read", work, self._loaded,
-                       lambda e: self.window.warn("This folder is not a usable model", describe_error(e)))
+                       lambda e: self.ui.warn("This folder is not a usable model", describe_error(e)))
 
     def _loaded(self, r: tuple[Bundle, str, int]) -> None:
         bundle, current_side, photos = r
         reindex = bundle.target_side != current_side
-        if reindex and not self.window.ask(
+        if reindex and not self.ui.ask(
                 "Re-index with this model?",
                 f"{bundle.label} sees photos differently from the model that indexed this library, so all "
                 f"{photos:,} photos must be encoded again (this can take a while). Your votes are kept.\n\n"
                 "Switch and re-index now?"):
-            self.window.say("Kept the current model.")
+            self.ui.say("Kept the current model.")
             return
         self.host.use_bundle(bundle, reindex, lambda st: self._switched(st, reindex),
-                             lambda e: self.window.warn("The model could not be used", describe_error(e)))
+                             lambda e: self.ui.warn("The model could not be used", describe_error(e)))
 
     def _switched(self, st: LibraryStatus, reindex: bool) -> None:
-        self.window.say(f"Now using {st.bundle}.")
-        self.window.query_bar.set_available(mode_reasons(st.has_text_search))
+        self.ui.say(f"Now using {st.bundle}.")
+        self.ui.offer_modes(st)
         if reindex:
             self.index_job.start()
-        self.window.search.submit()
+        self.ui.search_again()

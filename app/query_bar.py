@@ -12,7 +12,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QGuiApplication, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QLabel, QLineEdit, QPushButton, QWidget
 
-from engine.appstate.query import LABELS, Mode
+from app.state.query import LABELS, Mode
 
 from .reference import reference_from_mime
 

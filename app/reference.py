@@ -3,7 +3,7 @@
 A reference arrives by a drop (files from the file manager or tiles from the grid: file
 URLs; raw image data from a browser), a paste, the open dialog, or "use as reference" on
 a result. It is shown as a small upright preview (made on a worker by
-``engine.appstate.preview``) with a clear button. Pasted or dropped image data becomes
+``app.state.preview``) with a clear button. Pasted or dropped image data becomes
 PNG bytes on a worker; the engine identifies a reference by the hash of its bytes.
 GUI-thread-only.
 """
@@ -16,7 +16,7 @@ from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage, QPixmap
 from PySide6.QtWidgets import QFileDialog, QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout
 
-from engine.appstate.preview import preview_png
+from app.state.preview import preview_png
 from engine.scanner import IMAGE_EXTENSIONS
 
 from .tasks import TaskRunner

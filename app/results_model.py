@@ -3,7 +3,7 @@
 Rows are the engine's hits (photo id, path, score, content hash); nothing heavier. The
 thumbnail (DecorationRole) comes from :class:`app.thumbs.Thumbnails`, which queues a
 request the first time a row is painted and answers with a placeholder until then. The
-vote shown on a tile comes from the window's ``engine.appstate.votes.VoteBook``.
+vote shown on a tile comes from the window's ``app.state.votes.VoteBook``.
 Dragging rows out gives file URLs (to the file manager, or to the reference well).
 GUI-thread-only.
 """
@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from PySide6.QtCore import QAbstractListModel, QMimeData, QModelIndex, QPersistentModelIndex, Qt, QUrl
 from PySide6.QtGui import QColor, QPixmap
 
-from engine.appstate.votes import TileVote
+from app.state.votes import TileVote
 from engine.library import Hit, SearchResult
 
 Index = QModelIndex | QPersistentModelIndex

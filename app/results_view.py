@@ -5,7 +5,7 @@ Qt computes positions arithmetically, so 100k rows cost no per-row layout). It p
 only what is visible, and the model fetches thumbnails only for what is painted.
 
 - The steep-drop cut-off is a line through the grid between the last strong match and
-  the first weaker one (``engine.appstate.grid.divider``), labelled; weaker tiles are
+  the first weaker one (``app.state.grid.divider``), labelled; weaker tiles are
   drawn dimmer.
 - Hovering a tile shows thumbs-up/down buttons; U or + and D or - vote on the current
   tile; Enter or a double click opens the photo; the context menu reveals it in its
@@ -32,8 +32,8 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QAbstractItemView, QListView, QMenu, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from engine.appstate.grid import divider
-from engine.appstate.votes import TileVote
+from app.state.grid import divider
+from app.state.votes import TileVote
 
 from .results_model import Role
 

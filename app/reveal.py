@@ -1,4 +1,4 @@
-"""Show a photo in the system's file manager (the plan is ``engine.appstate.reveal``)."""
+"""Show a photo in the system's file manager (the plan is ``app.state.reveal``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Callable
 from PySide6.QtCore import QProcess, QUrl
 from PySide6.QtDBus import QDBusConnection, QDBusMessage
 
-from engine.appstate.reveal import reveal_plan
+from app.state.reveal import reveal_plan
 
 FM1 = "org.freedesktop.FileManager1"
 

@@ -15,7 +15,7 @@ from concurrent.futures import Future
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from engine.appstate.query import Mode, Query, Requests, plan, run
+from app.state.query import Mode, Query, Requests, plan, run
 from engine.library import Library, SearchResult
 from engine.references import ImageRef
 

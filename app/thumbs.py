@@ -2,7 +2,7 @@
 
 ``pixmap(photo_id)`` answers from memory or returns None and queues a request; the
 grid asks while painting, so the newest requests are the tiles on screen and they are
-served first (``engine.appstate.thumbqueue``). A worker asks the engine for the on-disk
+served first (``app.state.thumbqueue``). A worker asks the engine for the on-disk
 thumbnail (``Library.thumbnail``: made once, cached under the library folder), loads it
 into a ``QImage`` scaled to the tile, and posts it to the GUI thread, where it becomes
 a ``QPixmap`` (pixmaps exist only on the GUI thread) and ``ready(photo_id)`` is emitted.
@@ -18,7 +18,7 @@ import threading
 from PySide6.QtCore import QObject, QSize, Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
 
-from engine.appstate.thumbqueue import LRU, ThumbQueue
+from app.state.thumbqueue import LRU, ThumbQueue
 from engine.runtime import cpu_count
 
 from .host import LibraryHost

@@ -3,14 +3,14 @@
 The tile shows the vote as pending at once and as given only when the engine has
 committed it (``Library.vote`` returns after the transaction). Ctrl+Z takes back the
 most recent vote of this session. The book of what each tile shows is
-``engine.appstate.votes.VoteBook``. GUI-thread-only.
+``app.state.votes.VoteBook``. GUI-thread-only.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
-from engine.appstate.votes import VoteBook, VotePlan
+from app.state.votes import VoteBook, VotePlan
 from engine.feedback import Vote
 from engine.library import Library, SearchResult
 

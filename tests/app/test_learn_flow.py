@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QProcess
 
-from engine.appstate.learn import INSTALL_TRAINER, NO_WEIGHTS, LearnOptions, count_pairs, counts_line
-from engine.appstate.learn_report import percent
+from app.state.learn import INSTALL_TRAINER, NO_WEIGHTS, LearnOptions, count_pairs, counts_line
+from app.state.learn_report import percent
 from engine.bundle import load_bundle
 from engine.library import Library
 from engine.world.demo import render_demo_library

@@ -168,7 +168,7 @@ def test_an_indexing_failure_is_reported(started, qtbot, photo_dir, monkeypatch)
 
 def test_opening_the_demo_while_indexing_stops_that_run_first(started, qtbot, tmp_path, slow_encoder, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))  # where platformdirs puts the demo library
-    from engine.appstate.places import demo_places
+    from app.state.places import demo_places
     from engine.demo import ensure_demo_photos
 
     ensure_demo_photos(demo_places().photos, photos=60)  # drawn already: the demo opens at once

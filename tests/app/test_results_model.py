@@ -9,7 +9,7 @@ from PySide6.QtTest import QAbstractItemModelTester
 
 from app.results_model import ResultsModel, Role
 from app.results_view import ResultsView
-from engine.appstate.votes import TileVote
+from app.state.votes import TileVote
 from engine.feedback import QueryInfo
 from engine.library import Hit, SearchResult
 

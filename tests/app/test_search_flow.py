@@ -7,7 +7,7 @@ import threading
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QGuiApplication, QImage
 
-from engine.appstate.query import Mode
+from app.state.query import Mode
 from engine.library import Library
 from engine.runtime import Encoders
 

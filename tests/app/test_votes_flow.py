@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt
 
 from app.results_model import Role
 from app.results_view import vote_buttons
-from engine.appstate.votes import TileVote
+from app.state.votes import TileVote
 from engine.library import Library
 
 

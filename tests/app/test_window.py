@@ -12,7 +12,7 @@ from PySide6.QtGui import QGuiApplication
 
 from app.main import binding_problem, build_parser, options_from
 from app.results_model import Role
-from engine.appstate.query import Mode
+from app.state.query import Mode
 
 
 @pytest.fixture
@@ -157,7 +157,7 @@ def test_a_broken_binding_is_refused_with_a_reason(pyside, python, refused):
 
 def test_a_library_without_a_model_opens_once_one_is_imported(make_window, qtbot, tmp_path, app_bundle, monkeypatch):
     monkeypatch.delenv("CIRSEARCH_DEMO_BUNDLE", raising=False)
-    monkeypatch.setattr("engine.appstate.places.demo_bundle_dir", lambda: None)  # no demo model installed
+    monkeypatch.setattr("app.state.places.demo_bundle_dir", lambda: None)  # no demo model installed
     w = make_window(bundle=None)
     with qtbot.waitSignal(w.host.open_failed, timeout=20000):
         w.start()

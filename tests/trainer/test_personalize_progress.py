@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from engine.appstate.learn_report import parse_epoch, parse_outcome
+from app.state.learn_report import parse_epoch, parse_outcome
 from engine.library import Library
 from tests.trainer.test_personalize_library import voted_library  # noqa: F401  (the fixture)
 from trainer.cli import main

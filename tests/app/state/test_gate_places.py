@@ -8,9 +8,9 @@ import time
 import pytest
 from PIL import Image
 
-from engine.appstate.gate import Gate
-from engine.appstate.places import bundle_for, count_photos, demo_places
-from engine.appstate.preview import preview_png
+from app.state.gate import Gate
+from app.state.places import bundle_for, count_photos, demo_places
+from app.state.preview import preview_png
 from engine.errors import ImageDecodeError
 
 
@@ -117,7 +117,7 @@ def test_bundle_for(tmp_path, monkeypatch):
     ("freebsd13", False, "open", "/p"),
 ])
 def test_reveal_plan(platform, fm1, how, detail):
-    from engine.appstate.reveal import reveal_plan
+    from app.state.reveal import reveal_plan
 
     r = reveal_plan("/p/a b.jpg", platform, fm1)
     assert r.how == how

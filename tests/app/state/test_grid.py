@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.appstate.grid import divider
+from app.state.grid import divider
 
 
 def unit_edges(segments) -> set:

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from engine.appstate.learn import (
+from app.state.learn import (
     EVENTS,
     INSTALL_TRAINER,
     NO_WEIGHTS,
@@ -83,7 +83,7 @@ def test_trainer_problem_when_the_finder_fails():
 
 
 def test_the_real_trainer_is_found_without_importing_it():
-    code = ("import sys; from engine.appstate.learn import trainer_problem; "
+    code = ("import sys; from app.state.learn import trainer_problem; "
             "print(trainer_problem(), 'torch' in sys.modules, 'onnx' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.split() == ["None", "False", "False"]  # this environment has both; neither is loaded

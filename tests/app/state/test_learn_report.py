@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from engine.appstate.learn_report import (
+from app.state.learn_report import (
     Epoch,
     LineBuffer,
     Outcome,

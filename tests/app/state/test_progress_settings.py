@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.appstate.progress import Throttle, describe, duration
-from engine.appstate.settings import AppSettings, from_mapping, to_mapping
+from app.state.progress import Throttle, describe, duration
+from app.state.settings import AppSettings, from_mapping, to_mapping
 from engine.indexer import Progress
 
 

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from engine.appstate.query import Mode, Query, Requests, mode_reasons, plan, run
+from app.state.query import Mode, Query, Requests, mode_reasons, plan, run
 from engine.errors import QueryError
 
 REF = "/photos/ref.jpg"

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from engine.appstate.thumbqueue import LRU, ThumbQueue
+from app.state.thumbqueue import LRU, ThumbQueue
 
 
 def test_lru_matches_a_naive_oracle():

@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from engine.appstate.votes import TileVote, VoteBook, VotePlan, same_query
+from app.state.votes import TileVote, VoteBook, VotePlan, same_query
 from engine.feedback import QueryInfo, Vote
 
 Q = QueryInfo(mode="composed", text="make it red", ref_path="/r.jpg", ref_sha256="refsha", bundle_name="demo",

@@ -14,9 +14,9 @@ import threading
 from dataclasses import dataclass
 from enum import Enum
 
-from ..errors import QueryError
-from ..library import Library, SearchResult
-from ..references import ImageRef
+from engine.errors import QueryError
+from engine.library import Library, SearchResult
+from engine.references import ImageRef
 
 
 class Mode(str, Enum):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..indexer import Progress
+from engine.indexer import Progress
 
 
 def duration(seconds: float) -> str:

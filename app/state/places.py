@@ -11,8 +11,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..library import CATALOG
-from ..resources import default_demo_library_dir, demo_bundle_dir
+from engine.library import CATALOG
+from engine.resources import default_demo_library_dir, demo_bundle_dir
 
 
 @dataclass(frozen=True)

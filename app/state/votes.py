@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from ..feedback import QueryInfo, Vote
+from engine.feedback import QueryInfo, Vote
 
 
 def same_query(a: QueryInfo, b: QueryInfo) -> bool:

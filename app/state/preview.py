@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from ..decode import decode, read_file
+from engine.decode import decode, read_file
 
 
 def preview_png(image: str | Path | bytes, size: int) -> bytes:

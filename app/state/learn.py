@@ -24,10 +24,10 @@ from enum import Enum
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from ..bundle import find_base
-from ..feedback import Vote
-from ..preferences import VoteView, build_pairs
-from ..text import TextSpec
+from engine.bundle import find_base
+from engine.feedback import Vote
+from engine.preferences import VoteView, build_pairs
+from engine.text import TextSpec
 
 # What ``cirsearch-train personalize`` imports beyond the engine (torch.onnx needs onnx).
 TRAINER_MODULES = ("torch", "onnx")

@@ -1,4 +1,7 @@
-"""What the desktop app decides, without Qt: tested here with no screen.
+"""What the desktop app decides, without Qt: tested with no screen (``tests/app/state``).
+
+Nothing here imports PySide6 (``tests/app/state/test_qt_free.py`` checks), and no
+``engine`` module imports this package: it sits beside the widgets, under the engine.
 
 - :mod:`.query`: the search modes, what a query will run (or why it cannot), request ids.
 - :mod:`.votes`: which tiles carry a vote, toggling, and the session's undo stack.
@@ -13,5 +16,5 @@
   command line, the flow (running, a new model waiting, a swap).
 - :mod:`.learn_report`: the trainer's progress lines and report, in words; the plot's geometry.
 
-The app (``app/``) owns threads and widgets and calls only these and ``engine.library``.
+The rest of ``app/`` owns threads and widgets and calls only these and ``engine.library``.
 """
