@@ -190,9 +190,12 @@ def evaluate_split(
     model: QuReModel, split: CIRSplit, bank: ImageBank, queries: Queries, opt: EvalOptions
 ) -> tuple[dict[str, float], list[GroupRanking]]:
     """Metrics of a labelled split (plus world relevance when available) and the rankings."""
-    _check_index(split)
-    rankings = rank_split(model, split, bank, queries, opt)
-    return score_rankings(split, bank, rankings), rankings
+    was_training = model.training
+    model.eval()
+    try:
+        return evaluate_with(ModelEncoder(model, opt), split, bank, queries, opt)
+    finally:
+        model.train(was_training)
 
 
 def evaluate_with(

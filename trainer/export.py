@@ -142,6 +142,8 @@ def _export_graph(
     """Export one graph; return the relative paths of the files written."""
     inputs, outputs = GRAPH_IO[name]
     dyn = {n: {0: "batch"} for n in (*inputs, *outputs)}
+    options = dict(dynamo=False, opset_version=OPSET, input_names=list(inputs), output_names=list(outputs),
+                   dynamic_axes=dyn, do_constant_folding=True)
     target = out_dir / rel
     target.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
@@ -152,34 +154,14 @@ def _export_graph(
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
         if not external:
             buf = io.BytesIO()
-            torch.onnx.export(
-                module,
-                args,
-                buf,
-                dynamo=False,
-                opset_version=OPSET,
-                input_names=list(inputs),
-                output_names=list(outputs),
-                dynamic_axes=dyn,
-                do_constant_folding=True,
-            )
+            torch.onnx.export(module, args, buf, **options)
             target.write_bytes(buf.getvalue())
             return [rel]
         import onnx
 
         with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
             raw = Path(tmp) / "raw.onnx"
-            torch.onnx.export(
-                module,
-                args,
-                str(raw),
-                dynamo=False,
-                opset_version=OPSET,
-                input_names=list(inputs),
-                output_names=list(outputs),
-                dynamic_axes=dyn,
-                do_constant_folding=True,
-            )
+            torch.onnx.export(module, args, str(raw), **options)
             proto = onnx.load(str(raw), load_external_data=True)
             data_name = target.name + ".data"
             onnx.save_model(
