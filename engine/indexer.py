@@ -11,9 +11,9 @@ photos are committed and are never encoded again.
 A scan never deletes what it cannot see: if a root folder cannot be opened (an unplugged
 drive) its files are kept, and so are files under any folder that could not be read.
 
-``CIRSEARCH_ENCODE_LOG=/path``: append ``encode <sha256> <unix time>`` before each photo is
-encoded and ``commit <sha256> <unix time>`` once it is committed (used by the
-kill-and-restart test; the catalog's ``encoded_at`` is taken just before the commit).
+``on_batch`` (a :data:`BatchFn`): called with ("encode", hashes) before each batch is
+encoded and ("commit", hashes) once it is committed (the kill-and-restart test logs
+these; the catalog's ``encoded_at`` is taken just before the commit).
 """
 
 from __future__ import annotations
@@ -130,6 +130,8 @@ class IndexReport:
 
 
 ProgressFn = Callable[[Progress], None]
+# ("encode" | "commit", SHA-256 of each photo of the batch), from the indexing thread
+BatchFn = Callable[[str, list[str]], None]
 
 
 @dataclass
@@ -145,10 +147,10 @@ class _Ready:
 
 class Indexer:
     def __init__(self, catalog: Catalog, vectors: VectorStore, encoders: Encoders, spec: ImageSpec,
-                 exclude: Sequence[Path] = (), cfg: IndexConfig = IndexConfig()):
+                 exclude: Sequence[Path] = (), cfg: IndexConfig = IndexConfig(), on_batch: BatchFn | None = None):
         self.catalog, self.vectors, self.encoders, self.spec, self.cfg = catalog, vectors, encoders, spec, cfg
         self.exclude = list(exclude)
-        self._log_path = os.environ.get("CIRSEARCH_ENCODE_LOG")
+        self._on_batch = on_batch
 
     # -- scan ----------------------------------------------------------------------------
 
@@ -299,10 +301,8 @@ class Indexer:
         self.vectors.save(if_older_than=self.cfg.save_every_s)
 
     def _log(self, what: str, shas: list[str]) -> None:
-        if self._log_path and shas:
-            now = time.time()
-            with open(self._log_path, "a") as f:
-                f.write("".join(f"{what} {s} {now:.6f}\n" for s in shas))
+        if self._on_batch is not None and shas:
+            self._on_batch(what, shas)
 
 
 @dataclass(frozen=True)

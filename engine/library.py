@@ -22,27 +22,27 @@ from __future__ import annotations
 import os
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
-from .atomic import atomic_write
 from .bundle import Bundle, load_bundle
 from .catalog import Catalog, Photo
 from .db import SCHEMA_VERSION, Database
-from .errors import BundleMismatchError, ImageDecodeError, LibraryBusyError, LibraryError, QueryError
+from .errors import BundleMismatchError, LibraryBusyError, LibraryError, QueryError
 from .feedback import FeedbackStore, QueryInfo, Vote
 from .filelock import ProcessLock
 from .index_kind import VectorConfig
-from .indexer import Control, IndexConfig, Indexer, IndexReport, ProgressFn
+from .indexer import BatchFn, Control, IndexConfig, Indexer, IndexReport, ProgressFn
+from .opening import check_target_side, check_vector_store, mismatch_message, open_vectors, resolve_bundle
 from .preprocess import preprocess
 from .ranking import relevance_cutoff
-from .references import FeatureCache, ImageRef, Reference, ReferenceResolver, load_reference
+from .references import FeatureCache, ImageRef, Reference, ReferenceResolver
 from .results import Hit, LibraryStatus, SearchResult
 from .runtime import Encoders, RuntimeConfig
+from .saved_references import SavedReferences
 from .thumbnails import thumbnail
 from .vector_store import QdrantConfig, VectorStore, open_vector_store
 
@@ -50,8 +50,8 @@ CATALOG = "catalog.sqlite"
 
 # The values callers handle, importable from here with the Library itself.
 __all__ = [
-    "Control", "Hit", "IndexConfig", "IndexReport", "Library", "LibraryConfig", "LibraryStatus", "Photo",
-    "QdrantConfig", "QueryInfo", "RuntimeConfig", "SearchResult", "VectorConfig", "Vote",
+    "Control", "Hit", "IndexConfig", "IndexReport", "Library", "LibraryConfig", "LibraryParts", "LibraryStatus",
+    "Photo", "QdrantConfig", "QueryInfo", "RuntimeConfig", "SearchResult", "VectorConfig", "Vote",
 ]
 
 
@@ -65,15 +65,30 @@ class LibraryConfig:
     vector_db: QdrantConfig | None = None  # None: local token store + FAISS; else a Qdrant collection
 
 
+@dataclass(frozen=True)
+class LibraryParts:
+    """How a :class:`Library` builds its collaborators. The defaults build the real ones;
+    ``Library.open(..., parts=LibraryParts(encoders=Fake))`` hands in others (tests)."""
+
+    encoders: Callable[[Bundle, RuntimeConfig], Encoders] = Encoders  # again on each use_bundle
+    vector_store: Callable[..., VectorStore] = open_vector_store  # engine.vector_store.open_vector_store's arguments
+    catalog: Callable[[Database], Catalog] = Catalog
+    feedback: Callable[[Database], FeedbackStore] = FeedbackStore
+    features: Callable[[int], FeatureCache] = FeatureCache  # reference features in memory (LRU of that size)
+
+
 class Library:
     """Open with :meth:`Library.open`; close with :meth:`close` (or use ``with``)."""
 
-    def __init__(self, folder: Path, db: Database, bundle: Bundle, cfg: LibraryConfig):
+    def __init__(self, folder: Path, db: Database, bundle: Bundle, cfg: LibraryConfig, *,
+                 parts: LibraryParts | None = None):
         self.folder, self.db, self.bundle, self.cfg = folder, db, bundle, cfg
-        self.catalog = Catalog(db)
-        self.feedback = FeedbackStore(db)
-        self.encoders = Encoders(bundle, cfg.runtime)
-        self.features = FeatureCache(cfg.reference_cache)
+        self.parts = parts = parts or LibraryParts()
+        self.catalog = parts.catalog(db)
+        self.feedback = parts.feedback(db)
+        self.encoders = parts.encoders(bundle, cfg.runtime)
+        self.features = parts.features(cfg.reference_cache)
+        self.saved_references = SavedReferences(folder / "refs")
         self._resolve = ReferenceResolver(cfg.index.decode)
         self._tokenizer = bundle.tokenizer()
         self._index_lock = threading.Lock()
@@ -83,7 +98,7 @@ class Library:
 
     @classmethod
     def open(cls, folder: str | Path, bundle: str | Path | Bundle | None = None, cfg: LibraryConfig = LibraryConfig(),
-             reindex: bool = False, create: bool = True) -> "Library":
+             reindex: bool = False, create: bool = True, *, parts: LibraryParts | None = None) -> "Library":
         """Open (or create) the library in ``folder``.
 
         ``bundle``: the model to use; by default the one the library last used. A bundle
@@ -91,6 +106,7 @@ class Library:
         :class:`BundleMismatchError` unless ``reindex`` (every photo is then re-encoded at
         the next :meth:`index`); so is another vector store (``cfg.vector_db``) than the one
         holding the library's vectors. ``create=False`` refuses a folder that holds no library yet.
+        ``parts``: how to build the collaborators (default: the real ones; see :class:`LibraryParts`).
         """
         folder = Path(folder).expanduser().absolute()
         if not create and not (folder / CATALOG).is_file():
@@ -103,58 +119,32 @@ class Library:
             raise LibraryError(f"the library folder {folder} is not writable")
         db = Database(folder / CATALOG)
         try:
-            b = _resolve_bundle(db, bundle)
-            _check_target_side(db, b, reindex)
-            _check_vector_store(db, cfg, reindex)
-            lib = cls(folder, db, b, cfg)
+            b = resolve_bundle(db, bundle)
+            check_target_side(db, b, reindex)
+            check_vector_store(db, cfg.vector_db, reindex)
+            lib = cls(folder, db, b, cfg, parts=parts)
         except BaseException:
             db.close()
             raise
         return lib
 
     def _open_vectors(self) -> VectorStore:
-        s = self.bundle.manifest.sizes
-        owner = self._library_id() if self.cfg.vector_db is not None else ""
-        v = open_vector_store(self.folder, s.num_query_tokens, s.embed_dim, self.bundle.target_side, self.cfg.vectors,
-                              self.cfg.vector_db, owner)
-        moved = self.db.get_meta("vector_store", LOCAL) != _store_name(self.cfg)
-        try:
-            if self.db.get_meta("store_target_side") != self.bundle.target_side or moved:
-                self.catalog.forget_vectors()
-                v.store.truncate()
-            with self.db.write() as c:
-                if moved:
-                    self.db.set_meta("vector_store", _store_name(self.cfg), c)
-                self.db.set_meta("store_target_side", self.bundle.target_side, c)
-                self.db.set_meta("target_side", self.bundle.target_side, c)
-                self.db.set_meta("bundle_path", str(self.bundle.root.absolute()), c)
-            v.open(self.catalog)
-        except BaseException:
-            v.close()  # an embedded database holds a lock on its folder until closed
-            raise
-        return v
-
-    def _library_id(self) -> str:
-        """A random id of this library, made once (it marks the library's collection in a vector database)."""
-        lid = self.db.get_meta("library_id")
-        if lid is None:
-            lid = uuid.uuid4().hex
-            self.db.set_meta("library_id", lid)
-        return lid
+        return open_vectors(self.folder, self.db, self.catalog, self.bundle, self.cfg.vectors, self.cfg.vector_db,
+                            self.parts.vector_store)
 
     def use_bundle(self, bundle: str | Path | Bundle, reindex: bool = False) -> None:
         """Switch models. Same target side (e.g. a personalized query graph): instant, no
         re-indexing. Another target side: refused unless ``reindex``."""
         b = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
         if b.target_side == self.bundle.target_side:
-            self.bundle, self.encoders, self._tokenizer = b, Encoders(b, self.cfg.runtime), b.tokenizer()
+            self.bundle, self.encoders, self._tokenizer = b, self.parts.encoders(b, self.cfg.runtime), b.tokenizer()
             self.db.set_meta("bundle_path", str(b.root.absolute()))
             return
         if not reindex:
-            raise BundleMismatchError(_mismatch_message(b))
+            raise BundleMismatchError(mismatch_message(b))
         with self._index_lock:
             self.vectors.close()
-            self.bundle, self.encoders, self._tokenizer = b, Encoders(b, self.cfg.runtime), b.tokenizer()
+            self.bundle, self.encoders, self._tokenizer = b, self.parts.encoders(b, self.cfg.runtime), b.tokenizer()
             self.features.clear()
             self.vectors = self._open_vectors()
 
@@ -191,8 +181,10 @@ class Library:
         return gone
 
     def index(self, paths: Sequence[str | Path] = (), progress: ProgressFn | None = None,
-              control: Control | None = None) -> IndexReport:
-        """Add ``paths`` as roots, scan every root and encode what is new or changed."""
+              control: Control | None = None, on_batch: BatchFn | None = None) -> IndexReport:
+        """Add ``paths`` as roots, scan every root and encode what is new or changed.
+        ``on_batch``: called with ("encode", hashes) before each batch is encoded and
+        ("commit", hashes) once it is committed (see :data:`engine.indexer.BatchFn`)."""
         for p in paths:
             self.add_root(p)
         control = control or Control()
@@ -200,15 +192,15 @@ class Library:
             raise LibraryBusyError("this library is already being indexed in this process")
         try:
             with ProcessLock(self.folder / "index.lock"):
-                return self._index(progress, control)
+                return self._index(progress, control, on_batch)
         finally:
             self._index_lock.release()
 
-    def _index(self, progress: ProgressFn | None, control: Control) -> IndexReport:
+    def _index(self, progress: ProgressFn | None, control: Control, on_batch: BatchFn | None) -> IndexReport:
         t0 = time.monotonic()
         report = IndexReport(device=self.encoders.device)
         ix = Indexer(self.catalog, self.vectors, self.encoders, self.bundle.manifest.image,
-                     exclude=[self.folder], cfg=self.cfg.index)
+                     exclude=[self.folder], cfg=self.cfg.index, on_batch=on_batch)
         try:
             if ix.scan(self.catalog.roots(), report, control, progress):
                 ix.encode_pending(report, control, progress)
@@ -356,30 +348,17 @@ class Library:
     def reference_features(self, image: ImageRef) -> np.ndarray:
         """(T, Dv) float32 vision features of a reference (cached), for personalization."""
         ref = self._reference(image)
-        saved = self._saved_features_path(ref.sha256)
-        if saved.is_file():
-            return np.load(saved).astype(np.float32)
-        return self._vision_features(ref)
+        saved = self.saved_references.load(self.bundle.target_side, ref.sha256)
+        return saved if saved is not None else self._vision_features(ref)
 
     def reference_features_by_sha(self, sha256: str, path: str | Path | None = None) -> np.ndarray | None:
         """(T, Dv) features of a reference known by its content hash (as votes record it):
         the copy kept with its votes, else computed from ``path`` or from an indexed photo
         with these bytes; None when neither exists any more."""
-        saved = self._saved_features_path(sha256)
-        if saved.is_file():
-            return np.load(saved).astype(np.float32)
-        candidates = [str(path)] if path else []
         p = self.catalog.photo_by_sha(sha256)
-        if p is not None:
-            candidates += list(p.paths)
-        for c in candidates:
-            try:
-                ref = load_reference(c, self.cfg.index.decode)
-            except ImageDecodeError:
-                continue
-            if ref.sha256 == sha256:
-                return self._vision_features(ref)
-        return None
+        candidates = ([str(path)] if path else []) + (list(p.paths) if p is not None else [])
+        return self.saved_references.find(self.bundle.target_side, sha256, candidates, self.cfg.index.decode,
+                                          self._vision_features)
 
     def tokens_by_sha(self, shas: Sequence[str]) -> dict[str, np.ndarray]:
         """Target tokens (Q, E) as indexed, for those of ``shas`` (content hashes) that are
@@ -389,9 +368,6 @@ class Library:
             return {}
         tokens = self.vectors.tokens(np.asarray([i for _, i in found], np.int64))
         return {s: tokens[j] for j, (s, _) in enumerate(found)}
-
-    def _saved_features_path(self, sha256: str) -> Path:
-        return self.folder / "refs" / self.bundle.target_side[:16] / f"{sha256}.npy"
 
     def thumbnail(self, photo_id: int, size: int | None = None) -> Path:
         p = self.photo(photo_id)
@@ -411,23 +387,9 @@ class Library:
             p = self.photo(photo_id)
             rank, score, path, sha, above = None, None, p.path, p.sha256, tuple(x.sha256 for x in result.hits)
         vote = self.feedback.add(result.query, sha, path, up, rank, score, above)
-        self._keep_reference_features(result.query)
+        # votes outlive reference files: keep the reference's vision features with them
+        self.saved_references.keep(self.bundle.target_side, result.query, self.cfg.index.decode, self._vision_features)
         return vote
-
-    def _keep_reference_features(self, q: QueryInfo) -> None:
-        """Votes outlive reference files: keep the reference's vision features with them."""
-        if q.ref_sha256 is None or not q.ref_path:
-            return
-        out = self._saved_features_path(q.ref_sha256)
-        if out.is_file():
-            return
-        try:
-            feats = self._vision_features(load_reference(q.ref_path, self.cfg.index.decode))
-        except Exception:  # the vote is already safe; features are a convenience
-            return
-        out.parent.mkdir(parents=True, exist_ok=True)
-        # durable: kept with the votes, which outlive the reference file they were cast on
-        atomic_write(out, lambda f: np.save(f, feats.astype(np.float16)), durable=True)
 
     def undo_vote(self, vote_id: int) -> Vote:
         return self.feedback.undo(vote_id)
@@ -435,48 +397,3 @@ class Library:
     def votes(self, include_undone: bool = False) -> list[Vote]:
         return self.feedback.votes(include_undone)
 
-
-def _resolve_bundle(db: Database, bundle: str | Path | Bundle | None) -> Bundle:
-    if isinstance(bundle, Bundle):
-        return bundle
-    if bundle is not None:
-        return load_bundle(bundle)
-    recorded = db.get_meta("bundle_path")
-    if recorded is None:
-        raise LibraryError("this library has no model yet: give a model bundle (--bundle PATH)")
-    return load_bundle(recorded)
-
-
-def _has_vectors(db: Database) -> bool:
-    return bool(db.query("SELECT 1 FROM contents WHERE state = 'encoded' LIMIT 1"))
-
-
-def _check_target_side(db: Database, b: Bundle, reindex: bool) -> None:
-    old = db.get_meta("target_side")
-    if old is not None and old != b.target_side and _has_vectors(db) and not reindex:
-        raise BundleMismatchError(_mismatch_message(b))
-
-
-LOCAL = "local"  # catalog meta "vector_store": where the tokens are (absent: here, the default)
-STORE_NAMES = {LOCAL: "this folder (token file + FAISS)", "qdrant": "a Qdrant collection"}
-
-
-def _store_name(cfg: LibraryConfig) -> str:
-    return LOCAL if cfg.vector_db is None else "qdrant"
-
-
-def _check_vector_store(db: Database, cfg: LibraryConfig, reindex: bool) -> None:
-    """Opening a library with another vector store than the one holding its tokens would
-    search an empty or stale store: refused unless ``reindex`` (every photo encoded again)."""
-    old, new = db.get_meta("vector_store", LOCAL), _store_name(cfg)
-    if old != new and _has_vectors(db) and not reindex:
-        raise LibraryError(
-            f"this library keeps its photos' vectors in {STORE_NAMES.get(old, old)}, not in {STORE_NAMES[new]}: "
-            "open it with the same vector store (LibraryConfig.vector_db), or re-index into the new one "
-            "(every photo is encoded again)"
-        )
-
-
-def _mismatch_message(b: Bundle) -> str:
-    return (f"the model {b.label} encodes photos differently from the one that indexed this library; "
-            "re-index with it (every photo is encoded again) or use the previous model")

@@ -1,15 +1,14 @@
 """Kill indexing with SIGKILL at random points, restart, and check nothing is lost or redone.
 
-A child process runs ``cirsearch index`` with ``CIRSEARCH_ENCODE_LOG`` set, so every photo
-encoded is logged (``encode <sha>``) before the encoder runs and again (``commit <sha>``)
-once its batch is committed. The child is killed at random moments (some by time, which
+A child process indexes (``Library.index``, batches of one) with an ``on_batch`` callback
+that logs every photo encoded (``encode <sha> <time>``) before the encoder runs and again
+(``commit <sha> <time>``) once its batch is committed. The child is killed at random moments (some by time, which
 may land in start-up, scanning or a commit; some right after the log grows), then the
 index is completed by an uninterrupted run and compared with a library indexed in one go.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -30,13 +29,28 @@ from tests.engine.conftest import make_photos
 REPO = Path(__file__).resolve().parents[2]
 
 
+CHILD = """
+import sys, time
+from engine.indexer import IndexConfig
+from engine.library import Library, LibraryConfig
+
+lib_dir, bundle, photos, log = sys.argv[1:]
+
+
+def on_batch(what, shas):
+    now = time.time()
+    with open(log, "a") as f:
+        f.write("".join(f"{what} {s} {now:.6f}\\n" for s in shas))
+
+
+with Library.open(lib_dir, bundle=bundle, cfg=LibraryConfig(index=IndexConfig(batch_size=1))) as lib:
+    lib.index([photos], on_batch=on_batch)
+"""
+
+
 def _child(lib: Path, bundle: Path, photos: Path, log: Path, err) -> subprocess.Popen:
-    env = {**os.environ, "CIRSEARCH_ENCODE_LOG": str(log)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "index", "--library", str(lib), "--bundle", str(bundle), str(photos),
-         "--batch-size", "1", "--quiet", "--json"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=err,
-    )
+    return subprocess.Popen([sys.executable, "-c", CHILD, str(lib), str(bundle), str(photos), str(log)],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=err)
 
 
 def _lines(log: Path) -> int:

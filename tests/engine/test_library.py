@@ -17,7 +17,7 @@ from engine.decode import load_image
 from engine.errors import BundleError, BundleMismatchError, LibraryBusyError, LibraryError, QueryError
 from engine.faiss_store import PhotoIndex
 from engine.indexer import Control
-from engine.library import Library
+from engine.library import Library, LibraryParts
 from engine.preprocess import preprocess
 from engine.ranking import maxsim, ranking_error
 from engine.runtime import Encoders
@@ -95,18 +95,21 @@ def test_index_then_search_matches_the_oracle(tmp_path, photos, any_bundle):
         assert with_ref.hits[0].photo_id == ref_id and abs(with_ref.hits[0].score - 1) < 1e-3
 
 
-def test_rename_move_and_copy_keep_vectors(tmp_path, photos, fake_bundle, monkeypatch):
-    log = tmp_path / "encodes.log"
-    monkeypatch.setenv("CIRSEARCH_ENCODE_LOG", str(log))
+def test_rename_move_and_copy_keep_vectors(tmp_path, photos, fake_bundle):
+    log: list[tuple[str, str]] = []
+
+    def on_batch(what, shas):
+        log.extend((what, s) for s in shas)
+
     with Library.open(tmp_path / "lib", bundle=fake_bundle) as lib:
-        lib.index([photos])
+        lib.index([photos], on_batch=on_batch)
         a = sorted((photos / "a").iterdir())
         before = lib.photo_at(a[0]).id, lib.photo_at(a[1]).id, lib.photo_at(a[2]).id
         a[0].rename(photos / "a" / "renamed.jpg")
         (photos / "c").mkdir()
         a[1].rename(photos / "c" / "moved.jpg")
         shutil.copy(a[2], photos / "b" / "copy.jpg")
-        r = lib.index()
+        r = lib.index(on_batch=on_batch)
         assert (r.encoded, r.reused, r.added, r.removed) == (0, 3, 3, 2)
         assert lib.photo_at(photos / "a" / "renamed.jpg").id == before[0]
         assert lib.photo_at(photos / "c" / "moved.jpg").id == before[1]
@@ -114,7 +117,7 @@ def test_rename_move_and_copy_keep_vectors(tmp_path, photos, fake_bundle, monkey
         assert sorted(p.paths) == sorted([str(a[2]), str(photos / "b" / "copy.jpg")])
         assert lib.status().photos == 24 and lib.status().indexed == 25
         assert lib.vectors.index.num_photos == 24
-    encodes = [line.split()[1] for line in log.read_text().splitlines() if line.startswith("encode")]
+    encodes = [sha for what, sha in log if what == "encode"]
     assert len(encodes) == 24 == len(set(encodes))
 
 
@@ -227,12 +230,15 @@ def test_a_file_deleted_between_scan_and_decode(tmp_path, photos, fake_bundle, m
         assert r.removed == 1 and lib.status().skipped == 0
 
 
-def test_cancel_then_resume_encodes_each_photo_once(tmp_path, photos, fake_bundle, monkeypatch):
+def test_cancel_then_resume_encodes_each_photo_once(tmp_path, photos, fake_bundle):
     from engine.indexer import IndexConfig
     from engine.library import LibraryConfig
 
-    log = tmp_path / "encodes.log"
-    monkeypatch.setenv("CIRSEARCH_ENCODE_LOG", str(log))
+    log: list[tuple[str, str]] = []
+
+    def on_batch(what, shas):
+        log.extend((what, s) for s in shas)
+
     cfg = LibraryConfig(index=IndexConfig(batch_size=4))
     control = Control()
     seen = []
@@ -243,14 +249,13 @@ def test_cancel_then_resume_encodes_each_photo_once(tmp_path, photos, fake_bundl
             control.cancel()
 
     with Library.open(tmp_path / "lib", bundle=fake_bundle, cfg=cfg) as lib:
-        r1 = lib.index([photos], progress=progress, control=control)
+        r1 = lib.index([photos], progress=progress, control=control, on_batch=on_batch)
         assert r1.cancelled and 0 < r1.encoded < 24
         assert lib.status().pending == 24 - r1.encoded and lib.vectors.index.num_photos == r1.encoded
-        r2 = lib.index()
+        r2 = lib.index(on_batch=on_batch)
         assert not r2.cancelled and r1.encoded + r2.encoded == 24
-    lines = [line.split() for line in log.read_text().splitlines()]
-    shas = [x[1] for x in lines if x[0] == "encode"]
-    committed = [x[1] for x in lines if x[0] == "commit"]
+    shas = [sha for what, sha in log if what == "encode"]
+    committed = [sha for what, sha in log if what == "commit"]
     assert len(set(committed)) == len(committed) == 24
     assert len(shas) == len(set(shas)) == 24  # the batch in flight at the cancel was never encoded
     p = seen[-1]
@@ -285,7 +290,12 @@ def test_pause_holds_the_indexer_until_resumed(tmp_path, photos, fake_bundle):
         assert not t.is_alive() and lib.status().indexed == 24
 
 
-def test_a_corrupt_index_file_is_rebuilt_without_encoding(tmp_path, photos, fake_bundle, monkeypatch):
+class _NoEncoding(Encoders):
+    def target(self, *a):
+        pytest.fail("re-encoded")
+
+
+def test_a_corrupt_index_file_is_rebuilt_without_encoding(tmp_path, photos, fake_bundle):
     with Library.open(tmp_path / "lib", bundle=fake_bundle) as lib:
         lib.index([photos])
         ref = sorted((photos / "a").iterdir())[0]
@@ -294,12 +304,12 @@ def test_a_corrupt_index_file_is_rebuilt_without_encoding(tmp_path, photos, fake
     data = bytearray(index_file.read_bytes())
     data[len(data) // 2] ^= 0x55
     index_file.write_bytes(bytes(data))
-    monkeypatch.setattr(Encoders, "target", lambda *a: pytest.fail("re-encoded"))
-    with Library.open(tmp_path / "lib") as lib:
+    parts = LibraryParts(encoders=_NoEncoding)
+    with Library.open(tmp_path / "lib", parts=parts) as lib:
         assert "corrupt" in lib.vectors.rebuilt_because and lib.status().index_rebuilt_because
         assert lib.search("red", image=ref, k=10).to_json() == before
     index_file.unlink()
-    with Library.open(tmp_path / "lib") as lib:
+    with Library.open(tmp_path / "lib", parts=parts) as lib:
         assert lib.vectors.rebuilt_because is None and lib.vectors.index.num_photos == 24  # missing: rebuilt quietly
         assert lib.search("red", image=ref, k=10).to_json() == before
 
