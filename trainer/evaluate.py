@@ -19,11 +19,12 @@ graphs in ``trainer.bundle_eval``), so both are ranked and scored by the same co
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Iterator, Protocol
 
 import numpy as np
 import torch
@@ -104,16 +105,23 @@ class ModelEncoder:
         return encode_targets(self.model, bank, ids, o.device, o.batch_size, o.amp, o.num_workers)  # (N, Q, E)
 
 
+@contextlib.contextmanager
+def eval_mode(model: QuReModel) -> Iterator[None]:
+    """The model in eval mode for the block, then back to the mode it was in."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
 def rank_split(
     model: QuReModel, split: CIRSplit, bank: ImageBank, queries: Queries, opt: EvalOptions
 ) -> list[GroupRanking]:
     """Score every query against its group's corpus, chunk by chunk."""
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         return rank_with(ModelEncoder(model, opt), split, bank, queries, opt)
-    finally:
-        model.train(was_training)
 
 
 def rank_with(
@@ -190,12 +198,8 @@ def evaluate_split(
     model: QuReModel, split: CIRSplit, bank: ImageBank, queries: Queries, opt: EvalOptions
 ) -> tuple[dict[str, float], list[GroupRanking]]:
     """Metrics of a labelled split (plus world relevance when available) and the rankings."""
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         return evaluate_with(ModelEncoder(model, opt), split, bank, queries, opt)
-    finally:
-        model.train(was_training)
 
 
 def evaluate_with(
