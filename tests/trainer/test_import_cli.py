@@ -26,6 +26,17 @@ def _vocab(path, n_tokens: int):
     return path
 
 
+def _import(files, *extra, vocab="vocab.txt", blip2=True, out="b"):
+    """Run ``import-qure`` on the test files: the QuRe checkpoint, BLIP-2's file (or not:
+    ``blip2=False``), the vocabulary (or not: ``vocab=None``), the tiny base config."""
+    argv = ["import-qure", "--checkpoint", str(files / "model.pth"), "--out", str(files / out), "--base-config", "tiny"]
+    if blip2:
+        argv += ["--blip2", str(files / "blip2_pretrained_vitL.pth")]
+    if vocab:
+        argv += ["--vocab", str(files / vocab)]
+    return main([*argv, *extra])
+
+
 @pytest.fixture()
 def files(tmp_path):
     blip2 = random_lavis_state_dict(SMALL, seed=1)
@@ -38,24 +49,7 @@ def files(tmp_path):
 
 def test_import_writes_a_bundle_matching_pytorch(files, capsys):
     out = files / "bundle"
-    rc = main(
-        [
-            "import-qure",
-            "--checkpoint",
-            str(files / "model.pth"),
-            "--blip2",
-            str(files / "blip2_pretrained_vitL.pth"),
-            "--vocab",
-            str(files / "vocab.txt"),
-            "--out",
-            str(out),
-            "--base-config",
-            "tiny",
-            "--offline",
-            "--out-run",
-            str(files / "run"),
-        ]
-    )
+    rc = _import(files, "--offline", "--out-run", str(files / "run"), out="bundle")
     assert rc == 0
     text = capsys.readouterr().out
     assert "mapped" in text and "unused" in text and "captioning LM head" in text
@@ -84,22 +78,7 @@ def test_import_writes_a_bundle_matching_pytorch(files, capsys):
 
 def test_wrong_vocabulary_is_refused(files, capsys):
     _vocab(files / "short.txt", 100)
-    rc = main(
-        [
-            "import-qure",
-            "--checkpoint",
-            str(files / "model.pth"),
-            "--blip2",
-            str(files / "blip2_pretrained_vitL.pth"),
-            "--vocab",
-            str(files / "short.txt"),
-            "--out",
-            str(files / "b"),
-            "--base-config",
-            "tiny",
-            "--offline",
-        ]
-    )
+    rc = _import(files, "--offline", vocab="short.txt")
     assert rc == 1
     assert "wrong vocabulary" in capsys.readouterr().err
     assert not (files / "b").exists()
@@ -107,20 +86,7 @@ def test_wrong_vocabulary_is_refused(files, capsys):
 
 def test_offline_without_vit_says_what_to_pass(files):
     with pytest.raises(SystemExit, match="BLIP-2 pretrained"):
-        main(
-            [
-                "import-qure",
-                "--checkpoint",
-                str(files / "model.pth"),
-                "--vocab",
-                str(files / "vocab.txt"),
-                "--out",
-                str(files / "b"),
-                "--base-config",
-                "tiny",
-                "--offline",
-            ]
-        )
+        _import(files, "--offline", blip2=False)
 
 
 @pytest.fixture()
@@ -139,23 +105,7 @@ def mirror(files):
 
 def test_omitted_blip2_is_downloaded(files, mirror, tmp_path, capsys):
     cache = tmp_path / "cache"
-    rc = main(
-        [
-            "import-qure",
-            "--checkpoint",
-            str(files / "model.pth"),
-            "--vocab",
-            str(files / "vocab.txt"),
-            "--out",
-            str(files / "b"),
-            "--base-config",
-            "tiny",
-            "--mirror",
-            mirror,
-            "--cache-dir",
-            str(cache),
-        ]
-    )
+    rc = _import(files, "--mirror", mirror, "--cache-dir", str(cache), blip2=False)
     assert rc == 0, capsys.readouterr().err
     assert (cache / "blip2_pretrained_vitL.pth").read_bytes() == (files / "blip2_pretrained_vitL.pth").read_bytes()
     assert "pins.json" in {p.name for p in cache.iterdir()}  # its SHA-256 pinned on first use
@@ -164,23 +114,7 @@ def test_omitted_blip2_is_downloaded(files, mirror, tmp_path, capsys):
 
 def test_omitted_vocab_is_verified_against_its_pinned_hash(files, mirror, tmp_path, capsys):
     (files / "bert-base-uncased-vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\nnot bert\n")
-    rc = main(
-        [
-            "import-qure",
-            "--checkpoint",
-            str(files / "model.pth"),
-            "--blip2",
-            str(files / "blip2_pretrained_vitL.pth"),
-            "--out",
-            str(files / "b"),
-            "--base-config",
-            "tiny",
-            "--mirror",
-            mirror,
-            "--cache-dir",
-            str(tmp_path / "cache"),
-        ]
-    )
+    rc = _import(files, "--mirror", mirror, "--cache-dir", str(tmp_path / "cache"), vocab=None)
     assert rc == 1
     assert "does not verify" in capsys.readouterr().err
     assert not (tmp_path / "cache" / "bert-base-uncased-vocab.txt").exists()

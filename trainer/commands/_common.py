@@ -43,6 +43,15 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
     return dev
 
 
+def threads_and_device(args: argparse.Namespace) -> torch.device:
+    """Apply ``--threads`` and resolve ``--device``; a device that cannot be had is a RunError."""
+    set_threads(args.threads)
+    try:
+        return pick_device(args.device)
+    except ValueError as e:
+        raise RunError(str(e)) from None
+
+
 def set_threads(n: int | None) -> None:
     if n:
         torch.set_num_threads(n)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.text import Tokenizer
-from trainer.commands._common import add_device, categories, pick_device, report_errors, set_threads
+from trainer.commands._common import add_device, categories, report_errors, threads_and_device
 from trainer.data.images import make_pixel_bank
 from trainer.data.queries import build_queries
 from trainer.data.splits import load_split
@@ -60,12 +60,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    set_threads(args.threads)
     _check_options(args)
-    try:
-        device = pick_device(args.device)
-    except ValueError as e:
-        raise RunError(str(e)) from None
+    device = threads_and_device(args)
     encoder, tok, spec, opt = _open_bundle(args) if args.bundle else _open_run(args, device)
     if args.dataset == "hpfiq":
         metrics = hpfiq_with(encoder, spec, load_hpfiq(args.hpfiq_file, args.data_root), tok)

@@ -14,9 +14,8 @@ from trainer.commands._common import (
     add_mining,
     categories,
     mining_config,
-    pick_device,
     report_errors,
-    set_threads,
+    threads_and_device,
     with_default,
 )
 from trainer.data.images import make_pixel_bank
@@ -50,9 +49,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    set_threads(args.threads)
+    device = threads_and_device(args)
     try:
-        device = pick_device(args.device)
         cfg = mining_config(args, args.method, batch_size=args.batch_size)
     except ValueError as e:
         raise RunError(str(e)) from None

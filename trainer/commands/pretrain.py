@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from trainer.commands._common import add_device, categories, pick_device, report_errors, set_threads
+from trainer.commands._common import add_device, categories, report_errors, threads_and_device
 
 NAME = "pretrain"
 HELP = "pretrain the tiny model with image-text contrastive learning on a generated world (then train --init RUN)"
@@ -51,11 +51,7 @@ def _run(args: argparse.Namespace) -> int:
     from trainer import run as runs
     from trainer.pretrain import PretrainConfig, Pretrainer, load_world_images, start_pretrain_run
 
-    set_threads(args.threads)
-    try:
-        device = pick_device(args.device)
-    except ValueError as e:
-        raise runs.RunError(str(e)) from None
+    device = threads_and_device(args)
     log = lambda s: print(s, flush=True)  # noqa: E731
     if args.resume:
         meta = runs.read_config(args.out)

@@ -15,6 +15,7 @@ path takes:
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
@@ -38,7 +39,7 @@ def load_pixels(path: Path, spec: ImageSpec) -> np.ndarray:
         raise DataError(f"{path}: cannot read image ({e})") from None
 
 
-class ImageBank:
+class ImageBank(ABC):
     kind: str = "pixels"
 
     def __init__(self, names: Sequence[str]):
@@ -59,8 +60,9 @@ class ImageBank:
     def __contains__(self, name: str) -> bool:
         return name in self._pos
 
+    @abstractmethod
     def __getitem__(self, i: int) -> torch.Tensor:
-        raise NotImplementedError
+        """What the model's image path takes for image ``i`` (see the module doc)."""
 
     def batch(self, ids: np.ndarray | Sequence[int]) -> torch.Tensor:
         return torch.stack([self[int(i)] for i in ids])
