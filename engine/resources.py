@@ -2,14 +2,17 @@
 
 - ``default_library_dir()``: ``$CIRSEARCH_LIBRARY``, else ``<platformdirs user data
   dir>/library`` (``~/.local/share/cirsearch/library`` on Linux).
-- ``demo_bundle_dir()``: the demo model bundle shipped in ``resources/demo-bundle``
-  (``$CIRSEARCH_DEMO_BUNDLE`` overrides), or None when it is not installed.
+- ``demo_bundle_dir()``: the shipped demo model bundle (``$CIRSEARCH_DEMO_BUNDLE``
+  overrides), or None when it is not installed.
+
+Shipped resources live in ``resources/`` at the top of the source tree; an installed wheel
+(and the PyInstaller build) carries the same files as package data, ``engine/_resources/``
+(setup.py copies them there at build time).
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import platformdirs
@@ -32,9 +35,11 @@ def default_demo_library_dir() -> Path:
 
 
 def resource_dirs() -> list[Path]:
-    """Folders searched for shipped resources, first match wins."""
+    """Folders searched for shipped resources, first match wins: the installed package's
+    data (a wheel, the frozen app), then the source tree's ``resources/`` (a checkout, an
+    editable install)."""
     here = Path(__file__).resolve().parent
-    return [here.parent / "resources", Path(sys.prefix) / "share" / APP / "resources"]
+    return [here / "_resources", here.parent / "resources"]
 
 
 def demo_bundle_dir() -> Path | None:
