@@ -20,7 +20,11 @@ Relevance of a photo to a query is ``max_k <q, t_k>`` over its Q target tokens.
 
 ``manifest.json`` records the format version, the model, the parent bundle (for
 personalized ones), image and text preparation, sizes, and the SHA-256 and size of
-every file. Loading verifies all of them and names the offending file on failure.
+every file. Loading checks the manifest field by field (``engine.manifest_schema``), every
+file's size and hash, each graph's declared inputs and outputs against the manifest's sizes
+(``engine.bundle_contract``: read from the ONNX files, without sessions), the query-side
+weights' shapes and the vocabulary; a failure is a :class:`BundleError` naming the bundle folder and the
+field or file at fault.
 The *target side hash* covers what the index depends on (vision + target graphs and
 image preparation): a personalized bundle that replaces only ``query.onnx`` keeps it,
 so the index stays valid.
@@ -32,25 +36,18 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from .atomic import atomic_write_text
-from .errors import BundleError
+from .bundle_contract import GRAPH_IO as GRAPH_IO  # re-exported: the trainer exports graphs with these names
+from .bundle_contract import check_graph_io, check_query_weights, check_tensor
+from .errors import BundleError, GraphContractError, ManifestError
+from .manifest_schema import FORMAT, FORMAT_VERSION, validate_manifest
+from .onnx_header import TensorInfo, read_graph_io
 from .preprocess import ImageSpec
 from .text import TextSpec, Tokenizer
 
-FORMAT = "cirsearch-bundle"
-FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-REQUIRED_GRAPHS = ("vision", "target", "query")
-
-# Input and output names of each graph: the trainer exports with these, the engine feeds them.
-GRAPH_IO: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "vision": (("pixels",), ("vision_feats",)),
-    "target": (("vision_feats",), ("target_tokens",)),
-    "query": (("vision_feats", "input_ids", "attention_mask"), ("query_embed",)),
-    "text": (("input_ids", "attention_mask"), ("text_embed",)),
-}
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -158,42 +155,30 @@ class Manifest:
         }
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "Manifest":
-        if d.get("format") != FORMAT:
-            raise BundleError(f"not a cirsearch model bundle (format {d.get('format')!r})", MANIFEST)
-        if int(d.get("format_version", -1)) > FORMAT_VERSION:
-            raise BundleError(
-                f"bundle format {d.get('format_version')} is newer than this app understands ({FORMAT_VERSION}); "
-                "update cirsearch",
-                MANIFEST,
-            )
+    def from_json(cls, d: Any) -> "Manifest":
+        """A manifest from its JSON; raises :class:`ManifestError` naming the field at fault."""
+        validate_manifest(d)
         try:
-            m = cls(
-                model=ModelInfo.from_json(d["model"]),
-                image=ImageSpec.from_json(d["image"]),
-                text=TextSpec.from_json(d["text"]),
-                sizes=Sizes.from_json(d["sizes"]),
-                graphs={str(k): str(v) for k, v in d["graphs"].items()},
-                files={str(k): dict(v) for k, v in d["files"].items()},
-                fp16_graphs={str(k): str(v) for k, v in d.get("fp16_graphs", {}).items()},
-                parent=d.get("parent"),
-                parity=dict(d.get("parity", {})),
-                extra=dict(d.get("extra", {})),
-                query_weights=d.get("query_weights"),
-            )
-        except (KeyError, TypeError, ValueError) as e:
-            raise BundleError(f"manifest is malformed: {e!r}", MANIFEST) from e
-        for g in REQUIRED_GRAPHS:
-            if g not in m.graphs:
-                raise BundleError(f"manifest names no {g} graph", MANIFEST)
-        for g in list(m.graphs.values()) + list(m.fp16_graphs.values()) + [m.text.vocab] + (
-            [m.query_weights] if m.query_weights else []
-        ):
-            if g not in m.files:
-                raise BundleError(f"manifest lists {g} but records no hash for it", g)
-        if "target_side" in d and d["target_side"] != m.target_side:
-            raise BundleError("manifest's target_side does not match its own file hashes", MANIFEST)
-        return m
+            image = ImageSpec.from_json(d["image"])
+        except ValueError as e:
+            raise ManifestError(f"is not supported: {e}", "image") from e
+        try:
+            text = TextSpec.from_json(d["text"])
+        except ValueError as e:
+            raise ManifestError(f"is not supported: {e}", "text") from e
+        return cls(
+            model=ModelInfo.from_json(d["model"]),
+            image=image,
+            text=text,
+            sizes=Sizes.from_json(d["sizes"]),
+            graphs=dict(d["graphs"]),
+            files={k: dict(v) for k, v in d["files"].items()},
+            fp16_graphs=dict(d.get("fp16_graphs") or {}),
+            parent=d.get("parent"),
+            parity=dict(d.get("parity") or {}),
+            extra=dict(d.get("extra") or {}),
+            query_weights=d.get("query_weights"),
+        )
 
 
 def _graph_files(graph_rel: str, files: dict[str, Any]) -> list[str]:
@@ -242,31 +227,86 @@ class Bundle:
         return f"{m.name} {m.version}" + (" (demo model)" if m.demo else "")
 
     def tokenizer(self) -> Tokenizer:
-        return Tokenizer(self.root / self.manifest.text.vocab, self.manifest.text)
+        rel = self.manifest.text.vocab
+        try:
+            return Tokenizer(self.root / rel, self.manifest.text)
+        except (OSError, ValueError) as e:  # unreadable, not UTF-8, no [PAD]/[UNK]/[CLS]/[SEP]
+            why = str(e).removeprefix(f"{self.root / rel}: ")
+            raise BundleError(f"the vocabulary {rel} (text.vocab) cannot be used: {why}; copy or export the bundle "
+                              "again", rel, self.root) from e
+
+    def check_graph(self, graph: str, inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo],
+                    fp16: bool = False) -> None:
+        """The inputs and outputs ``graph`` declares or a session reports against the contract
+        and the manifest's sizes (:mod:`engine.bundle_contract`)."""
+        rel = (self.manifest.fp16_graphs if fp16 else self.manifest.graphs)[graph]
+        check_graph_io(self.manifest, self.root, graph, rel, inputs, outputs)
+
+    def check_output(self, graph: str, shape: tuple[int, ...]) -> None:
+        """An actual output of ``graph`` against the manifest's sizes."""
+        rel = self.manifest.graphs[graph]
+        check_tensor(self.manifest, self.root, graph, rel, TensorInfo(GRAPH_IO[graph][1][0], None, shape))
 
 
 def load_bundle(root: str | Path, verify: bool = True) -> Bundle:
-    """Read and verify a bundle. Raises :class:`BundleError` naming the file at fault.
+    """Read and verify a bundle: the folder, or its ``manifest.json``. Raises
+    :class:`BundleError` naming the bundle folder and the field or file at fault.
 
-    Verification checks that every file the manifest lists exists inside the bundle
-    with the recorded size and SHA-256.
+    Verification checks that every file the manifest lists exists inside the bundle with
+    the recorded size and SHA-256, then that the graphs, the query-side weights and the
+    vocabulary are what the manifest says (see the module docstring). Without it only the
+    manifest itself is checked.
     """
-    root = Path(root)
-    if not root.is_dir():
-        raise BundleError(f"model bundle folder {root} does not exist")
-    mpath = root / MANIFEST
-    if not mpath.is_file():
+    root = _folder(Path(root))
+    try:
+        data = _read_manifest(root)
+        manifest = Manifest.from_json(data)
+        if verify:
+            verify_files(root, manifest.files)
+        if data.get("target_side") not in (None, manifest.target_side):
+            raise ManifestError("does not match the hashes and sizes the manifest records for the vision and target "
+                                "graphs: the manifest was edited; export or copy the bundle again", "target_side")
+        bundle = Bundle(root=root, manifest=manifest)
+        if verify:
+            _check_contents(bundle)
+    except BundleError as e:
+        e.locate(root)
+        raise
+    return bundle
+
+
+def _folder(path: Path) -> Path:
+    if path.is_file() and path.name == MANIFEST:
+        return path.parent
+    if path.exists() and not path.is_dir():
+        raise BundleError(f"{path} is a file; give the model bundle folder (the one holding {MANIFEST})")
+    if not path.is_dir():
+        raise BundleError(f"model bundle folder {path} does not exist")
+    return path
+
+
+def _read_manifest(root: Path) -> Any:
+    path = root / MANIFEST
+    if not path.is_file():
         raise BundleError(f"{root} has no {MANIFEST}: not a model bundle", MANIFEST)
     try:
-        data = json.loads(mpath.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BundleError(f"{MANIFEST} cannot be read: {e}", MANIFEST) from e
-    if not isinstance(data, dict):
-        raise BundleError(f"{MANIFEST} is not a JSON object", MANIFEST)
-    manifest = Manifest.from_json(data)
-    if verify:
-        verify_files(root, manifest.files)
-    return Bundle(root=root, manifest=manifest)
+        raise ManifestError(f"cannot be read as JSON ({e}): the bundle is damaged; copy or export it again") from e
+
+
+def _check_contents(bundle: Bundle) -> None:
+    """Each graph's declared inputs and outputs, the query-side weights and the vocabulary."""
+    m = bundle.manifest
+    for fp16, table in ((False, m.graphs), (True, m.fp16_graphs)):
+        for graph, rel in table.items():
+            try:
+                inputs, outputs = read_graph_io(bundle.root / rel)
+            except (OSError, ValueError) as e:
+                raise GraphContractError(f"{graph} graph {rel} cannot be loaded: it is not a complete ONNX model "
+                                         f"({e}); copy or export the bundle again", rel) from e
+            bundle.check_graph(graph, inputs, outputs, fp16)
+    check_query_weights(m, bundle.root, bundle.tokenizer().vocab_size)
 
 
 def find_base(bundle: Bundle) -> Bundle | None:
@@ -286,18 +326,21 @@ def find_base(bundle: Bundle) -> Bundle | None:
 
 def verify_files(root: Path, files: dict[str, dict[str, Any]]) -> None:
     for rel, meta in sorted(files.items()):
-        p = root / rel
-        if ".." in Path(rel).parts or Path(rel).is_absolute():
-            raise BundleError(f"manifest names a file outside the bundle: {rel}", rel)
+        p = root / rel  # inside the bundle: the manifest schema refuses absolute paths and ".."
+        if p.is_dir():
+            raise BundleError(f"bundle file {rel} is a folder, not a file: copy or export the bundle again", rel)
         if not p.is_file():
-            raise BundleError(f"bundle file {rel} is missing", rel)
-        size = p.stat().st_size
-        if "bytes" in meta and size != int(meta["bytes"]):
-            raise BundleError(
-                f"bundle file {rel} has {size} bytes, the manifest says {meta['bytes']}: incomplete or altered", rel
-            )
-        if sha256_file(p) != meta["sha256"]:
-            raise BundleError(f"bundle file {rel} does not match its SHA-256 in the manifest: altered or corrupt", rel)
+            raise BundleError(f"bundle file {rel} is missing: copy or export the bundle again", rel)
+        try:
+            size = p.stat().st_size
+            if "bytes" in meta and size != int(meta["bytes"]):
+                raise BundleError(f"bundle file {rel} has {size} bytes, the manifest says {meta['bytes']}: "
+                                  "incomplete or altered; copy or export the bundle again", rel)
+            if sha256_file(p) != meta["sha256"]:
+                raise BundleError(f"bundle file {rel} does not match its SHA-256 in the manifest: altered or corrupt; "
+                                  "copy or export the bundle again", rel)
+        except OSError as e:
+            raise BundleError(f"bundle file {rel} cannot be read: {e.strerror or e}", rel) from e
 
 
 def file_entries(root: Path, rels: Iterable[str]) -> dict[str, dict[str, Any]]:

@@ -19,8 +19,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from .bundle import GRAPH_IO, Bundle
+from .bundle import Bundle
+from .bundle_contract import GRAPH_IO
 from .errors import BundleError
+from .onnx_header import TensorInfo
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
@@ -117,13 +119,14 @@ class Encoders:
     def _load(self, name: str) -> ort.InferenceSession:
         path = self.bundle.graph_path(name)
         if path is None:
-            raise BundleError(f"bundle {self.bundle.label} has no {name} graph")
+            raise BundleError(f"the model {self.bundle.label} has no {name} graph", bundle=self.bundle.root)
+        rel = self.bundle.manifest.graphs[name]
         try:
             sess = _create(path, self.cfg)
         except Exception as e:  # ORT raises its own exception types (Fail, InvalidGraph, ...)
-            rel = self.bundle.manifest.graphs[name]
-            raise BundleError(f"{name} graph {rel} cannot be loaded by ONNX Runtime: {e}", rel) from e
-        _check_io(sess, name, self.bundle.manifest.graphs[name])
+            raise BundleError(f"{name} graph {rel} cannot be loaded by ONNX Runtime: {e}", rel,
+                              self.bundle.root) from e
+        self.bundle.check_graph(name, _declared(sess.get_inputs()), _declared(sess.get_outputs()))
         if self.cfg.device == "cuda" and session_device(sess) != "cuda":
             raise BundleError("CUDA was asked for but ONNX Runtime cannot use it on this machine")
         return sess
@@ -163,19 +166,15 @@ class Encoders:
         sess = self.session(name)
         feeds = dict(zip(GRAPH_IO[name][0], arrays))
         (out,) = sess.run([GRAPH_IO[name][1][0]], feeds)
-        return np.asarray(out)
+        out = np.asarray(out)
+        self.bundle.check_output(name, out.shape)  # axes the graph left open, e.g. the token count
+        return out
 
 
-def _check_io(sess: ort.InferenceSession, name: str, rel: str) -> None:
-    want_in, want_out = GRAPH_IO[name]
-    got_in = tuple(i.name for i in sess.get_inputs())
-    got_out = tuple(o.name for o in sess.get_outputs())
-    if set(got_in) != set(want_in) or want_out[0] not in got_out:
-        raise BundleError(
-            f"{name} graph {rel} has inputs {got_in} and outputs {got_out}; the bundle contract wants "
-            f"{want_in} -> {want_out}",
-            rel,
-        )
+def _declared(args: list) -> list[TensorInfo]:
+    """ONNX Runtime's NodeArg list (type "tensor(float)", shape of ints, names and None) as TensorInfo."""
+    return [TensorInfo(a.name, a.type[7:-1] if a.type.startswith("tensor(") else a.type, tuple(a.shape))
+            for a in args]
 
 
 def cpu_count() -> int:
