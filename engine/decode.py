@@ -5,7 +5,7 @@ person can act on ("truncated or corrupt image data", "not an image", "too many 
 (...)"); nothing else escapes.
 
 - EXIF orientation is applied (HEIC/HEIF rotations are applied by pillow-heif itself).
-- JPEGs are decoded at reduced size with ``draft`` when a target size is given: the
+- JPEGs (and MPOs) are decoded at reduced size with ``draft`` when a target size is given: the
   DCT scales by 1/2, 1/4 or 1/8 as long as both sides stay at least ``target``.
 - A pixel cap (``DecodeConfig.max_pixels``) is checked from the header before any
   pixel is decoded. Pillow's own global bomb check is switched off in favour of it (it
@@ -13,6 +13,12 @@ person can act on ("truncated or corrupt image data", "not an image", "too many 
   scope).
 - Transparent images are composited on white; 16-bit greyscale is scaled to 8 bits;
   CMYK and other modes go to RGB; animations give their first frame.
+- The bytes decide the format, not the name (a PNG named ``.jpg`` is read as a PNG);
+  camera RAW files (a RAW extension, or RAW content: :func:`engine.formats.is_raw`) go
+  to LibRaw (:mod:`engine.raw`), and back to Pillow if LibRaw does not know them.
+- What Pillow and libtiff say while decoding (warnings, log records, libtiff errors)
+  goes to the log instead of stderr, and into the reason when the photo is unusable
+  (:mod:`engine.codec_messages`).
 """
 
 from __future__ import annotations
@@ -27,14 +33,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from . import formats  # registers Pillow's format plugins (HEIF, ...)
+from .codec_messages import capture
 from .errors import ImageDecodeError
-
-try:  # HEIC/HEIF; the wheel ships libheif
-    import pillow_heif
-
-    pillow_heif.register_heif_opener()
-except ImportError:  # pragma: no cover - pillow-heif is a declared dependency
-    pass
+from .raw import decode_raw
 
 Image.MAX_IMAGE_PIXELS = None  # the engine checks DecodeConfig.max_pixels itself, see above
 
@@ -49,6 +51,9 @@ class DecodeConfig:
     max_pixels: int = 150_000_000  # width x height; a 4000 x 3000 photo is 12 M
     max_file_bytes: int = 1 << 30
     draft: bool = True  # reduced-size JPEG decoding when a target size is known
+    # A RAW file's embedded preview is used when its shorter side has at least this many
+    # pixels; 0: twice the size asked for (448 for a 224-pixel model), or 1024 without one.
+    raw_preview_min: int = 0
 
 
 @dataclass
@@ -92,18 +97,35 @@ def decode(data: bytes, name: str = "<image>", target: int | None = None,
     Raises only :class:`ImageDecodeError`: Pillow's format plugins can raise almost any
     exception type on crafted files, and one bad file must never stop an indexing run.
     """
-    try:
-        return _decode(data, name, target, cfg)
-    except ImageDecodeError:
-        raise
-    except Exception as e:  # the boundary to Pillow and its plugins, see above
-        raise ImageDecodeError(name, f"cannot be decoded ({type(e).__name__}: {_short(e)})") from None
+    with capture(name) as heard:
+        try:
+            return _decode(data, name, target, cfg)
+        except ImageDecodeError as e:
+            raise ImageDecodeError(name, _with_heard(e.reason, heard)) from None
+        except Exception as e:  # the boundary to Pillow and its plugins, see above
+            reason = f"cannot be decoded ({type(e).__name__}: {_short(e)})"
+            raise ImageDecodeError(name, _with_heard(reason, heard)) from None
+
+
+def _with_heard(reason: str, heard: list[str]) -> str:
+    """The reason, with what the decoders said on the way when it adds something."""
+    extra = [_short(m) for m in heard if m not in reason][:2]
+    return f"{reason} [{'; '.join(extra)}]" if extra else reason
 
 
 def _decode(data: bytes, name: str, target: int | None, cfg: DecodeConfig) -> Decoded:
+    raw = formats.is_raw(name, data)
+    if raw:
+        need = cfg.raw_preview_min or (2 * target if target else 1024)
+        got = decode_raw(data, name, target, cfg.max_pixels, need)
+        if got is not None:
+            return Decoded(got.image, got.width, got.height, _taken_at(got.exif), 1)
     try:
         im = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
+        if raw:
+            raise ImageDecodeError(name, "a camera RAW file LibRaw cannot read (damaged, or a camera it does "
+                                         "not know yet)") from None
         raise ImageDecodeError(name, "not an image, or a format this app cannot read") from None
     except Image.DecompressionBombError as e:  # only if someone re-enabled Pillow's check
         raise ImageDecodeError(name, f"too many pixels: {e}") from None
@@ -118,7 +140,7 @@ def _decode(data: bytes, name: str, target: int | None, cfg: DecodeConfig) -> De
         )
     frames = int(getattr(im, "n_frames", 1) or 1)
     exif = _exif(im)
-    if target and cfg.draft and im.format == "JPEG":
+    if target and cfg.draft and im.format in ("JPEG", "MPO"):  # an MPO's first picture is a JPEG
         im.draft(im.mode, (target, target))
     try:
         im.load()
