@@ -4,7 +4,9 @@ A bundle written by ``cirsearch-train import-qure`` (or ``export``) is a folder 
 manifest and ONNX graphs. Loading it checks every file's SHA-256 (``engine.bundle``);
 an error names the file at fault and is shown as is. A bundle with the same target side
 (e.g. a personalized one) replaces the query side at once; another target side means
-every photo must be encoded again, so the user is asked first. GUI-thread-only.
+every photo must be encoded again, so the user is asked first (unless the caller asked
+already: "Get the QuRe model" does, and hears :attr:`ModelImport.switched` and
+:attr:`ModelImport.failed`). GUI-thread-only.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog, QWidget
 
 from engine.bundle import Bundle, load_bundle
@@ -54,6 +56,9 @@ class ModelImportUI(Protocol):
 
 
 class ModelImport(QObject):
+    switched = Signal(object)  # LibraryStatus: the library uses the new model (re-indexing has started if needed)
+    failed = Signal(str)  # load(..., interactive=False) could not switch; the words say why
+
     def __init__(self, ui: ModelImportUI, parent: QWidget, host: LibraryHost, index_job: IndexJob):
         super().__init__(parent)
         self.ui, self.parent_widget, self.host, self.index_job = ui, parent, host, index_job
@@ -64,13 +69,14 @@ class ModelImport(QObject):
         if folder:
             self.load(Path(folder))
 
-    def load(self, folder: Path) -> None:
-        """Verify the bundle in ``folder`` (a worker) and offer to switch to it."""
+    def load(self, folder: Path, interactive: bool = True) -> None:
+        """Verify the bundle in ``folder`` (a worker) and offer to switch to it. Not
+        ``interactive``: the user has agreed to re-index already, failures go to ``failed``."""
         if self.host.lib is None:  # no library could be opened without a model: open it with this one
             self.ui.open_library(self.ui.opening_folder, folder)
             return
         if self.index_job.running:
-            self.ui.warn("Indexing is running", "Cancel indexing first, then import the model.")
+            self._fail(interactive, "Indexing is running", "Cancel indexing first, then import the model.")
             return
         self.ui.say(f"Checking the model in {folder}…")
 
@@ -78,13 +84,19 @@ class ModelImport(QObject):
             b = load_bundle(folder)
             return b, lib.bundle.target_side, lib.status().photos
 
-        self.host.call("read", work, self._loaded,
-                       lambda e: self.ui.warn("This folder is not a usable model", describe_error(e)))
+        self.host.call("read", work, lambda r: self._loaded(r, interactive),
+                       lambda e: self._fail(interactive, "This folder is not a usable model", describe_error(e)))
 
-    def _loaded(self, r: tuple[Bundle, str, int]) -> None:
+    def _fail(self, interactive: bool, title: str, text: str) -> None:
+        if interactive:
+            self.ui.warn(title, text)
+        else:
+            self.failed.emit(text)
+
+    def _loaded(self, r: tuple[Bundle, str, int], interactive: bool) -> None:
         bundle, current_side, photos = r
         reindex = bundle.target_side != current_side
-        if reindex and not self.ui.ask(
+        if reindex and interactive and not self.ui.ask(
                 "Re-index with this model?",
                 f"{bundle.label} sees photos differently from the model that indexed this library, so all "
                 f"{photos:,} photos must be encoded again (this can take a while). Your votes are kept.\n\n"
@@ -92,7 +104,7 @@ class ModelImport(QObject):
             self.ui.say("Kept the current model.")
             return
         self.host.use_bundle(bundle, reindex, lambda st: self._switched(st, reindex),
-                             lambda e: self.ui.warn("The model could not be used", describe_error(e)))
+                             lambda e: self._fail(interactive, "The model could not be used", describe_error(e)))
 
     def _switched(self, st: LibraryStatus, reindex: bool) -> None:
         self.ui.say(f"Now using {st.bundle}.")
@@ -100,3 +112,4 @@ class ModelImport(QObject):
         if reindex:
             self.index_job.start()
         self.ui.search_again()
+        self.switched.emit(st)

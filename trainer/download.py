@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Callable
 
 from engine.atomic import atomic_write_text
 
@@ -108,11 +108,14 @@ def download(
     timeout: float = 60.0,
     chunk: int = 1 << 20,
     stream: IO[str] | None = None,
+    on_bytes: Callable[[int, int | None], None] | None = None,
 ) -> Path:
     """Download ``remote`` into the cache (resuming a partial download) and verify it.
 
     Returns the verified file. A complete, verified file already in the cache is
-    returned without touching the network.
+    returned without touching the network. ``on_bytes(done, total)`` hears the bytes in
+    the file so far (a resumed part counts from its size) after each chunk, for programs
+    that show their own progress; ``total`` is None when the server does not say.
     """
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
@@ -148,6 +151,8 @@ def download(
             length = resp.headers.get("Content-Length")
             total = offset + int(length) if length is not None else remote.size
             bar = _progress(remote, total, offset, progress, stream)
+            if on_bytes is not None:
+                on_bytes(offset, total)
             try:
                 with open(part, "ab" if offset else "wb") as f:
                     while True:
@@ -162,6 +167,8 @@ def download(
                         f.write(b)
                         if bar is not None:
                             bar.update(len(b))
+                        if on_bytes is not None:
+                            on_bytes(f.tell(), total)
                     f.flush()
                     os.fsync(f.fileno())
                     got = f.tell()

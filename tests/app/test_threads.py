@@ -4,7 +4,9 @@ The whole first run of the demo (draw photos, open, index, example query), thumb
 votes and undo, "use as reference", a pasted image, a model import and removing a
 folder all happen; then every recorded call must have run off the GUI thread.
 ``tests/app/test_learn_flow.py`` records the same way while a model learned from votes
-is put to use and rolled back, a run is cancelled and one is kept.
+is put to use and rolled back, a run is cancelled and one is kept;
+``tests/app/test_get_model_flow.py`` while QuRe's checkpoint is converted and used, and a
+conversion is cancelled.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication, QImage
 
 import app.demo_setup
+import app.get_model
 import app.host
 import app.learning
 import app.main_window
@@ -29,7 +32,8 @@ LIBRARY_METHODS = ["search", "similar", "vote", "undo_vote", "votes", "thumbnail
 FUNCTIONS = [(app.demo_setup, "ensure_demo_photos"), (app.demo_setup, "count_photos"),
              (app.main_window, "example_queries"), (app.models, "load_bundle"), (app.host, "load_bundle"),
              (app.reference, "preview_png"), (app.reference, "png_bytes"), (app.search, "run"),
-             (app.learning, "learn_facts"), (app.learning, "load_bundle"), (app.learning, "remove_run")]
+             (app.learning, "learn_facts"), (app.learning, "load_bundle"), (app.learning, "remove_run"),
+             (app.get_model, "remove_run")]
 
 
 def record_threads(monkeypatch) -> list[tuple[str, bool]]:

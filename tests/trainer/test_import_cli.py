@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import http.server
 import json
+import socket
 import threading
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -118,3 +120,29 @@ def test_omitted_vocab_is_verified_against_its_pinned_hash(files, mirror, tmp_pa
     assert rc == 1
     assert "does not verify" in capsys.readouterr().err
     assert not (tmp_path / "cache" / "bert-base-uncased-vocab.txt").exists()
+
+
+def test_progress_json_reports_steps_bytes_and_every_file_to_fetch_by_hand(files, mirror, tmp_path, capsys):
+    cache = tmp_path / "cache"
+    rc = _import(files, "--mirror", mirror, "--cache-dir", str(cache), "--progress-json", blip2=False)
+    assert rc == 0
+    events = [json.loads(ln) for ln in capsys.readouterr().err.splitlines() if ln.startswith("{")]
+    steps = [(e["step"], Path(e["file"]).name if e.get("file") else None) for e in events if e["event"] == "step"]
+    assert steps == [("read", "model.pth"), ("download", "blip2_pretrained_vitL.pth"),
+                     ("read", "blip2_pretrained_vitL.pth"), ("convert", None), ("export", None)]
+    got = [(e["done"], e["total"]) for e in events if e["event"] == "download"]
+    size = (files / "blip2_pretrained_vitL.pth").stat().st_size
+    assert got[0] == (0, size) and got[-1] == (size, size) and got == sorted(got)
+    assert events[-1] == {"event": "done", "bundle": str(files / "b")}
+
+    with socket.socket() as dead:  # bound, not listening: connections are refused
+        dead.bind(("127.0.0.1", 0))
+        rc = _import(files, "--mirror", f"http://127.0.0.1:{dead.getsockname()[1]}", "--cache-dir",
+                     str(tmp_path / "empty"), "--progress-json", blip2=False, vocab=None)
+    assert rc == 1
+    err = capsys.readouterr().err
+    missing = [json.loads(ln) for ln in err.splitlines() if ln.startswith('{"event": "missing"')]
+    assert [(m["file"], m["path"]) for m in missing] == [
+        (name, str(tmp_path / "empty" / name)) for name in ("blip2_pretrained_vitL.pth", "bert-base-uncased-vocab.txt")]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: ") and last.count("download it by hand and save it as") == 2
