@@ -11,10 +11,16 @@ it is sound and built by the same target side, then *synced*: photos the catalog
 the index lacks are added from the store, photos the index holds and the catalog no
 longer has are removed. A missing, corrupt or stale index file is rebuilt from the store
 (no re-encoding) and the reason is kept in ``rebuilt_because``.
+
+Before that, opening checks the token store cheaply (``TokenStore.check_on_open``: slots
+the file no longer reaches, slots without a checksum, and ``OPEN_SAMPLE`` others). Damaged
+slots found then, or by any later read, never enter the index; searches refuse while any
+are known (``engine.integrity`` checks all and repairs).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
@@ -29,8 +35,10 @@ from .index_kind import VectorConfig, choose_params, kind_outdated, trainable_pa
 from .token_file import TokenStore
 from .vector_store import Keep
 
+log = logging.getLogger(__name__)
 INDEX_FILE = "index.faiss"
 STORE_FILE = "tokens.f16"
+OPEN_SAMPLE = 256  # slots in a row, from a random place, checked against their checksums on open
 
 
 class PhotoIndex:
@@ -43,6 +51,7 @@ class PhotoIndex:
         self._lock = threading.RLock()
         self._last_save = time.monotonic()
         self._dirty = False
+        self._save_failed = False  # a save failed (said once)
 
     @property
     def path(self) -> Path:
@@ -51,8 +60,9 @@ class PhotoIndex:
     # -- open, sync, rebuild -------------------------------------------------------------
 
     def open(self, catalog: Catalog) -> None:
-        """Load the saved index (or rebuild it) and sync it with the catalog."""
+        """Check the token store cheaply, load the saved index (or rebuild it) and sync it with the catalog."""
         with self._lock:
+            self.store.check_on_open(catalog.live_ids(), np.random.default_rng(), OPEN_SAMPLE)
             try:
                 self.index = load_index(self.path, self.target_side, self.dim, self.num_tokens)
             except IndexFileError as e:
@@ -64,7 +74,8 @@ class PhotoIndex:
                 self.rebuild(catalog, reason=reason)
 
     def sync(self, catalog: Catalog) -> tuple[int, int]:
-        """Make the index hold exactly the catalog's live photos. Returns (added, removed)."""
+        """Make the index hold exactly the catalog's live photos (but those whose stored
+        tokens are damaged). Returns (added, removed)."""
         live = catalog.live_ids()
         with self._lock:
             have = self.index.ids
@@ -72,17 +83,17 @@ class PhotoIndex:
             extra = np.setdiff1d(have, live)
             self.index.remove(extra)
             for i in range(0, len(missing), 4096):
-                ids = missing[i : i + 4096]
-                self.index.add(ids, self.store.read(ids))
+                self._add_sound(self.index, missing[i : i + 4096])
             if len(missing) or len(extra):
                 self._dirty = True
             return len(missing), len(extra)
 
     def rebuild(self, catalog: Catalog, reason: str | None = None) -> None:
-        """A new index from the store (choosing its kind when configured "auto") and save it."""
+        """A new index from the store (choosing its kind when configured "auto") and save it.
+        Photos whose stored tokens are damaged are left out (and remembered as damaged)."""
         live = catalog.live_ids()
         with self._lock:
-            params = choose_params(self.cfg, self.store, live, self.num_tokens, self.dim)
+            params = choose_params(self.cfg, _Lenient(self.store), live, self.num_tokens, self.dim)
             params, fallback = trainable_params(params, len(live), self.num_tokens)
             if fallback:
                 reason = (reason + "; " if reason else "") + fallback
@@ -90,12 +101,16 @@ class PhotoIndex:
             if not index.is_trained:
                 index.train(_training_sample(self.store, live, self.dim))
             for i in range(0, len(live), 4096):
-                ids = live[i : i + 4096]
-                index.add(ids, self.store.read(ids))
+                self._add_sound(index, live[i : i + 4096])
             self.index = index
             self.rebuilt_because = reason
             self._dirty = True
             self.save()
+
+    def _add_sound(self, index: TokenIndex, ids: np.ndarray) -> None:
+        tokens, ok = self.store.read_checked(ids)  # (N, Q, E), (N,)
+        if ok.any():
+            index.add(ids[ok], tokens[ok])
 
     # -- changes -------------------------------------------------------------------------
 
@@ -124,7 +139,15 @@ class PhotoIndex:
         with self._lock:
             if not self._dirty or time.monotonic() - self._last_save < if_older_than:
                 return False
-            save_index(self.index, self.path, self.target_side)
+            try:
+                save_index(self.index, self.path, self.target_side)
+            except OSError as e:  # a cache of the token store: no command fails for it, the next open rebuilds it
+                why = f"{self.path} is a folder: move or rename it" if self.path.is_dir() else e.strerror or str(e)
+                if not self._save_failed:  # said once; later tries stay quiet
+                    log.warning("%s was not saved (%s); it is rebuilt from %s when the library is next opened",
+                                self.path.name, why, STORE_FILE)
+                self._save_failed = True
+                return False
             self._dirty = False
             self._last_save = time.monotonic()
             return True
@@ -168,4 +191,16 @@ def _training_sample(store: TokenStore, live: np.ndarray, dim: int, max_tokens: 
     per = store.num_tokens
     n = min(len(live), max(1, max_tokens // per))
     pick = live[np.linspace(0, len(live) - 1, n).astype(np.int64)]
-    return store.read(pick).reshape(-1, dim)  # (n * Q, E)
+    tokens, ok = store.read_checked(pick)  # (n, Q, E), (n,)
+    return tokens[ok].reshape(-1, dim)  # (n' * Q, E)
+
+
+class _Lenient:
+    """The store as the index-kind policy samples it: a damaged slot reads as zeros
+    (and is remembered) instead of stopping a rebuild."""
+
+    def __init__(self, store: TokenStore):
+        self._store = store
+
+    def read(self, ids: np.ndarray) -> np.ndarray:
+        return self._store.read_checked(ids)[0]

@@ -286,6 +286,19 @@ class _CollectionTokens:
 
         v._call(f"cannot clear the Qdrant collection {v.name!r}", recreate)
 
+    # The database checks its own data: nothing to verify or repair from here.
+    damaged: frozenset[int] = frozenset()
+
+    @property
+    def where(self) -> str:
+        return f"the Qdrant collection {self._v.name!r}"
+
+    def verify(self, ids: np.ndarray) -> None:
+        return None
+
+    def release(self, ids: np.ndarray) -> None:
+        pass
+
 
 def _where(cfg: QdrantConfig, folder: Path) -> str:
     return cfg.url or cfg.path or str(Path(folder) / "qdrant")

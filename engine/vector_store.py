@@ -32,6 +32,11 @@ Contract, in the order the engine calls it:
    composed and text search; M = Q: "similar"). Returns the k best live photos (ids,
    scores), best first, ties by id; ``exclude`` ids and ids that ``keep`` rejects are
    left out.
+5. Integrity (``engine.integrity``): ``store.damaged`` are the photos whose stored tokens
+   were found damaged (on open, or by a read, which then raises ``DamagedStoreError``);
+   ``store.verify(ids)`` checks every one of ``ids`` (None: this store cannot tell, e.g. a
+   database that checks its own data); ``store.release(ids)`` forgets photos that left
+   the catalog.
 """
 
 from __future__ import annotations
@@ -67,6 +72,20 @@ class TokenStoreLike(Protocol):
 
     def truncate(self) -> None:
         """Forget every photo's tokens (a new model)."""
+
+    @property
+    def where(self) -> str:
+        """Where the tokens are, for messages (a file, a collection)."""
+
+    @property
+    def damaged(self) -> frozenset[int]:
+        """Ids whose stored tokens were found damaged and not written since."""
+
+    def verify(self, ids: np.ndarray) -> np.ndarray | None:
+        """Check the stored tokens of ``ids``; the damaged ones, or None: not applicable."""
+
+    def release(self, ids: np.ndarray) -> None:
+        """These ids left the catalog: forget what was found about them."""
 
 
 @runtime_checkable
