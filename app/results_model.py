@@ -5,6 +5,8 @@ thumbnail (DecorationRole) comes from :class:`app.thumbs.Thumbnails`, which queu
 request the first time a row is painted and answers with a placeholder until then. The
 vote shown on a tile comes from the window's ``app.state.votes.VoteBook``.
 Dragging rows out gives file URLs (to the file manager, or to the reference well).
+A name that is not UTF-8 is shown with escapes (``engine.fspath.shown``) and its URL is
+made from its bytes (``app.reveal.file_url``): Qt would drop what it cannot decode.
 GUI-thread-only.
 """
 
@@ -13,10 +15,12 @@ from __future__ import annotations
 import os
 from typing import Any, Protocol
 
-from PySide6.QtCore import QAbstractListModel, QMimeData, QModelIndex, QPersistentModelIndex, Qt, QUrl
+from PySide6.QtCore import QAbstractListModel, QMimeData, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor, QPixmap
 
+from app.reveal import file_url
 from app.state.votes import TileVote
+from engine.fspath import shown
 from engine.library import Hit, SearchResult
 
 Index = QModelIndex | QPersistentModelIndex
@@ -79,14 +83,14 @@ class ResultsModel(QAbstractListModel):
             return None
         h = self._hits[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return os.path.basename(h.path)
+            return shown(os.path.basename(h.path))
         if role == Qt.ItemDataRole.DecorationRole:
             return self.thumbs.pixmap(h.photo_id) if self.thumbs is not None else None
         if role == Qt.ItemDataRole.ToolTipRole:
             side = "above" if h.rank < self.cutoff else "below"
-            return f"{h.path}\nscore {h.score:.3f} · rank {h.rank + 1} · {side} the cut-off"
+            return f"{shown(h.path)}\nscore {h.score:.3f} · rank {h.rank + 1} · {side} the cut-off"
         if role == Qt.ItemDataRole.AccessibleTextRole:
-            return f"{os.path.basename(h.path)}, score {h.score:.2f}"
+            return f"{shown(os.path.basename(h.path))}, score {h.score:.2f}"
         if role == Qt.ItemDataRole.ForegroundRole:
             return QColor(Qt.GlobalColor.gray) if h.rank >= self.cutoff else None
         return self._custom(h, role)
@@ -122,7 +126,7 @@ class ResultsModel(QAbstractListModel):
     def mimeData(self, indexes: list[QModelIndex]) -> QMimeData:
         mime = QMimeData()
         rows = sorted({i.row() for i in indexes if i.isValid()})
-        mime.setUrls([QUrl.fromLocalFile(self._hits[r].path) for r in rows])
+        mime.setUrls([file_url(self._hits[r].path) for r in rows])
         return mime
 
     def supportedDragActions(self) -> Qt.DropAction:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import QProcess, QUrl
 from PySide6.QtDBus import QDBusConnection, QDBusMessage
 
 from app.state.reveal import reveal_plan
+from engine.fspath import is_utf8
 
 FM1 = "org.freedesktop.FileManager1"
 
@@ -31,4 +33,12 @@ def reveal(path: str, open_url: Callable[[QUrl], object]) -> None:
         msg.setArguments([[plan.target], ""])
         bus.asyncCall(msg)  # no waiting for the file manager
     else:
-        open_url(QUrl.fromLocalFile(plan.target))
+        open_url(file_url(plan.target))
+
+
+def file_url(path: str) -> QUrl:
+    """The file URL of ``path``. A name that is not UTF-8 is percent-encoded from its bytes:
+    ``QUrl.fromLocalFile`` would drop them (PySide turns the str's surrogates into nothing)."""
+    if is_utf8(path) or sys.platform.startswith("win"):  # Windows: an unpaired UTF-16 half is left to Qt
+        return QUrl.fromLocalFile(path)
+    return QUrl.fromEncoded(Path(path).as_uri().encode("ascii"))

@@ -21,6 +21,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .db import Database
+from .fspath import from_db, to_db
 from .scanner import Diff, ScanIssue
 
 _CHUNK = 900  # stay under SQLite's bound-parameter limit
@@ -31,6 +32,8 @@ _LINK = "UPDATE files SET content_id = ?, state = 'ok', error = NULL WHERE id = 
 class Root:
     id: int
     path: str
+    # on another device than its parent the last time a scan found photos in it; None: not known
+    mount_point: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -88,53 +91,58 @@ class Catalog:
     # -- roots ---------------------------------------------------------------------------
 
     def roots(self) -> list[Root]:
-        return [Root(r["id"], r["path"]) for r in self.db.query("SELECT id, path FROM roots ORDER BY path")]
+        rows = self.db.query("SELECT id, path, mount_point FROM roots ORDER BY path")
+        return [Root(r["id"], from_db(r["path"]), None if r[2] is None else bool(r[2])) for r in rows]
 
     def add_root(self, path: str) -> Root:
         """Add a folder. Inside an existing root: that root. Around existing roots: they merge in."""
         path = os.path.abspath(path)
         with self.db.write() as c:
-            rows = c.execute("SELECT id, path FROM roots").fetchall()
-            for r in rows:
-                if _inside(path, r["path"]):
-                    return Root(r["id"], r["path"])
-            cur = c.execute("INSERT INTO roots(path, added_at) VALUES (?, ?)", (path, time.time()))
+            rows = [(r["id"], from_db(r["path"])) for r in c.execute("SELECT id, path FROM roots")]
+            for root_id, root_path in rows:
+                if _inside(path, root_path):
+                    return Root(root_id, root_path)
+            cur = c.execute("INSERT INTO roots(path, added_at) VALUES (?, ?)", (to_db(path), time.time()))
             new_id = int(cur.lastrowid)
-            for r in rows:
-                if _inside(r["path"], path):
-                    c.execute("UPDATE files SET root_id = ? WHERE root_id = ?", (new_id, r["id"]))
-                    c.execute("UPDATE scan_issues SET root_id = ? WHERE root_id = ?", (new_id, r["id"]))
-                    c.execute("DELETE FROM roots WHERE id = ?", (r["id"],))
+            for root_id, root_path in rows:
+                if _inside(root_path, path):
+                    c.execute("UPDATE files SET root_id = ? WHERE root_id = ?", (new_id, root_id))
+                    c.execute("UPDATE scan_issues SET root_id = ? WHERE root_id = ?", (new_id, root_id))
+                    c.execute("DELETE FROM roots WHERE id = ?", (root_id,))
             return Root(new_id, path)
 
     def remove_root(self, path: str) -> bool:
         """Forget a folder and its files (their vectors stay in the store until compacted)."""
         with self.db.write() as c:
-            cur = c.execute("DELETE FROM roots WHERE path = ?", (os.path.abspath(path),))
+            cur = c.execute("DELETE FROM roots WHERE path = ?", (to_db(os.path.abspath(path)),))
             return cur.rowcount > 0
 
     # -- scanning ------------------------------------------------------------------------
 
     def listing(self, root_id: int) -> dict[str, tuple[int, int]]:
         rows = self.db.query("SELECT path, size, mtime_ns FROM files WHERE root_id = ?", (root_id,))
-        return {r["path"]: (r["size"], r["mtime_ns"]) for r in rows}
+        return {from_db(r["path"]): (r["size"], r["mtime_ns"]) for r in rows}
 
-    def apply_scan(self, root_id: int, d: Diff, sizes: dict[str, tuple[int, int]], issues: list[ScanIssue]) -> None:
-        """Record one root's scan: removed files go, added and changed ones become pending."""
+    def apply_scan(self, root_id: int, d: Diff, sizes: dict[str, tuple[int, int]], issues: list[ScanIssue],
+                   mount_point: bool | None = None) -> None:
+        """Record one root's scan: removed files go, added and changed ones become pending.
+        ``mount_point``: whether the root is one now (given when the scan found photos)."""
         now = time.time()
         with self.db.write() as c:
+            if mount_point is not None:
+                c.execute("UPDATE roots SET mount_point = ? WHERE id = ?", (int(mount_point), root_id))
             for chunk in _chunks(d.removed):
-                c.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in chunk])
+                c.executemany("DELETE FROM files WHERE path = ?", [(to_db(p),) for p in chunk])
             c.executemany(
                 "INSERT INTO files(path, root_id, size, mtime_ns, state, added_at) VALUES (?, ?, ?, ?, 'pending', ?) "
                 "ON CONFLICT(path) DO UPDATE SET root_id = excluded.root_id, size = excluded.size, "
                 "mtime_ns = excluded.mtime_ns, state = 'pending', content_id = NULL, error = NULL",
-                [(p, root_id, *sizes[p], now) for p in d.added],
+                [(to_db(p), root_id, *sizes[p], now) for p in d.added],
             )
             c.executemany(
                 "UPDATE files SET size = ?, mtime_ns = ?, state = 'pending', content_id = NULL, error = NULL "
                 "WHERE path = ?",
-                [(*sizes[p], p) for p in d.changed],
+                [(*sizes[p], to_db(p)) for p in d.changed],
             )
             # A file that failed for a reason of its own (vanished, no permission), not
             # because of its bytes, is tried again at every scan.
@@ -143,12 +151,12 @@ class Catalog:
             c.execute("DELETE FROM scan_issues WHERE root_id = ?", (root_id,))
             c.executemany(
                 "INSERT OR REPLACE INTO scan_issues(path, root_id, reason, at) VALUES (?, ?, ?, ?)",
-                [(i.path, root_id, i.reason, now) for i in issues],
+                [(to_db(i.path), root_id, i.reason, now) for i in issues],
             )
 
     def pending(self) -> list[PendingFile]:
         rows = self.db.query("SELECT id, path, size FROM files WHERE state = 'pending' ORDER BY path")
-        return [PendingFile(r["id"], r["path"], r["size"]) for r in rows]
+        return [PendingFile(r["id"], from_db(r["path"]), r["size"]) for r in rows]
 
     # -- contents ------------------------------------------------------------------------
 
@@ -215,7 +223,7 @@ class Catalog:
                 for r in c.execute(
                     f"SELECT content_id, path FROM files WHERE content_id IN ({q}) AND +state = 'ok'", tuple(chunk)
                 ):
-                    out.setdefault(r[0], []).append(r[1])
+                    out.setdefault(r[0], []).append(from_db(r[1]))
         for v in out.values():
             v.sort(key=lambda p: (len(p), p))
         return out
@@ -236,7 +244,7 @@ class Catalog:
 
     def photo_by_path(self, path: str) -> Photo | None:
         row = self.db.conn().execute(
-            "SELECT content_id FROM files WHERE path = ? AND state = 'ok'", (os.path.abspath(path),)
+            "SELECT content_id FROM files WHERE path = ? AND state = 'ok'", (to_db(os.path.abspath(path)),)
         ).fetchone()
         return self.photos([row[0]]).get(row[0]) if row else None
 
@@ -263,7 +271,7 @@ class Catalog:
             "SELECT path, error FROM files WHERE state = 'failed' UNION ALL SELECT path, reason FROM scan_issues "
             "ORDER BY 1"
         )
-        return [(r[0], r[1]) for r in rows]
+        return [(from_db(r[0]), r[1]) for r in rows]
 
     def forget_contents(self, ids: Sequence[int]) -> None:
         """These contents lost their tokens (a vector database without them): their files
@@ -281,3 +289,19 @@ class Catalog:
         with self.db.write() as c:
             c.execute("UPDATE files SET state = 'pending', content_id = NULL, error = NULL")
             c.execute("DELETE FROM contents")
+
+    def encoded_ids(self) -> np.ndarray:
+        """Every content with stored tokens, live or not (a removed folder's photos keep theirs), ascending."""
+        rows = self.db.query("SELECT id FROM contents WHERE state = 'encoded' ORDER BY id")
+        return np.asarray([r[0] for r in rows], np.int64)
+
+    def content_shas(self, ids: Sequence[int]) -> dict[int, str]:
+        """Content id -> SHA-256, for those of ``ids`` that are encoded contents."""
+        out: dict[int, str] = {}
+        ids = [int(i) for i in ids]
+        with self.db.read() as c:
+            for chunk in _chunks(ids):
+                q = ",".join("?" * len(chunk))
+                out.update(c.execute(f"SELECT id, sha256 FROM contents WHERE id IN ({q}) AND state = 'encoded'",
+                                     tuple(chunk)).fetchall())
+        return out

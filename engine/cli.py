@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import time
 from pathlib import Path
 from typing import Sequence
 
 from .errors import CirsearchError
 from .faiss_index import KINDS
+from .formats import RAW_PAIR_MODES
+from .fspath import shown
 from .index_kind import VectorConfig
 from .indexer import IndexConfig, IndexReport, Progress
 from .library import Library, LibraryConfig, SearchResult
@@ -29,17 +33,26 @@ class UsageError(Exception):
     """Wrong arguments that argparse cannot see (exit code 2)."""
 
 
-def _common(p: argparse.ArgumentParser, demo: bool = False) -> None:
-    default = default_demo_library_dir() if demo else default_library_dir()
-    p.add_argument("--library", metavar="DIR", type=Path, default=None,
-                   help=f"library folder (default: {default})")
-    last = "the library's last one" + (", else the demo model" if demo else "")
-    p.add_argument("--bundle", metavar="PATH", type=Path, default=None, help=f"model bundle folder (default: {last})")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where the model runs")
+def _common(p: argparse.ArgumentParser, demo: bool = False, top: bool = False) -> None:
+    """--library, --bundle and --device: before the command (``top``, the main parser, which
+    holds the defaults) and after it (each command's parser). A command's parser sets none of
+    them unless given, so ``cirsearch --library L index`` keeps L and one after the command wins."""
+    if top:
+        where, last = f"{default_library_dir()}; demo: {default_demo_library_dir()}", "; demo: the demo model"
+    else:
+        where = default_demo_library_dir() if demo else default_library_dir()
+        last = ", else the demo model" if demo else ""
+    none, auto = (None, "auto") if top else (argparse.SUPPRESS, argparse.SUPPRESS)
+    p.add_argument("--library", metavar="DIR", type=Path, default=none, help=f"library folder (default: {where})")
+    p.add_argument("--bundle", metavar="PATH", type=Path, default=none,
+                   help=f"model bundle folder, or its manifest.json (default: the library's last one{last})")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=auto, help="where the model runs")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cirsearch", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="cirsearch", description=__doc__.splitlines()[0],
+                                     epilog="--library, --bundle and --device go before or after the command.")
+    _common(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("index", help="add folders and index new or changed photos")
@@ -48,9 +61,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=16, help="photos per encoder batch (default 16)")
     p.add_argument("--index-kind", choices=("auto", *KINDS), default="auto", help="FAISS index kind")
     p.add_argument("--reindex", action="store_true", help="accept a bundle with another target side: encode all again")
+    p.add_argument("--raw-pairs", choices=RAW_PAIR_MODES, default=None,
+                   help="a RAW file with a JPEG (or HEIF) of the same name beside it: index the JPEG only, or both "
+                        "(remembered by the library; default: jpeg)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(run=cmd_index)
+
+    p = sub.add_parser("watch", help="index, then keep indexing new, changed, moved and deleted photos until Ctrl-C")
+    _common(p)
+    p.add_argument("dirs", nargs="*", type=Path, metavar="DIR", help="folders to add (default: the known ones)")
+    p.add_argument("--settle", type=float, default=3.0, metavar="S",
+                   help="index once no change came for S seconds (default 3)")
+    p.add_argument("--max-wait", type=float, default=60.0, metavar="S",
+                   help="but at most S seconds after the first change (default 60)")
+    p.add_argument("--rescan-every", type=float, default=5.0, metavar="MIN",
+                   help="rescan folders whose changes are not announced (network drives) every MIN minutes "
+                        "(default 5; all folders: hourly)")
+    p.set_defaults(run=cmd_watch)
 
     p = sub.add_parser("search", help="composed search (--image and --text) or text-only search (--text)")
     _common(p)
@@ -69,6 +97,18 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_status)
+
+    p = sub.add_parser("remove", help="forget folders of the library and their photos (the files and votes stay)")
+    _common(p)
+    p.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="folders as cirsearch status lists them")
+    p.set_defaults(run=cmd_remove)
+
+    p = sub.add_parser("check", help="verify every photo's stored vectors; --repair encodes damaged ones again")
+    _common(p)
+    p.add_argument("--repair", action="store_true", help="encode damaged photos again from their files")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_check)
 
     p = sub.add_parser("vote", help="record a thumbs-up or -down for PATH as a result of a query")
     _common(p)
@@ -93,6 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_demo)
+
+    p = sub.add_parser("recover-catalog", help="copy what can be read from a damaged catalog (votes first) into a new "
+                                               "one; the damaged file is kept")
+    _common(p)
+    p.set_defaults(run=cmd_recover_catalog)
     return parser
 
 
@@ -104,7 +149,13 @@ def _result_args(p: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args)
+        code = args.run(args)
+        sys.stdout.flush()  # here, so that a closed pipe is seen here and not at exit
+        return code
+    except BrokenPipeError:  # stdout went to a reader that stopped (| head): say nothing more
+        # (the Python docs' recipe: point stdout at devnull, so the flush at exit stays quiet)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except UsageError as e:
         print(f"cirsearch {args.command}: {e}", file=sys.stderr)
         return 2
@@ -124,13 +175,15 @@ def _config(args: argparse.Namespace) -> LibraryConfig:
     return LibraryConfig(
         runtime=RuntimeConfig(device=args.device),
         vectors=VectorConfig(kind=getattr(args, "index_kind", "auto")),
-        index=IndexConfig(batch_size=max(1, getattr(args, "batch_size", 16))),
+        index=IndexConfig(batch_size=max(1, getattr(args, "batch_size", 16)),
+                          raw_pairs=getattr(args, "raw_pairs", None)),
     )
 
 
-def _open(args: argparse.Namespace, reindex: bool = False, create: bool = False) -> Library:
+def _open(args: argparse.Namespace, reindex: bool = False, create: bool = False, read_only: bool = False) -> Library:
     folder = args.library or default_library_dir()
-    return Library.open(folder, bundle=args.bundle, cfg=_config(args), reindex=reindex, create=create)
+    return Library.open(folder, bundle=args.bundle, cfg=_config(args), reindex=reindex, create=create,
+                        read_only=read_only)
 
 
 # -- index --------------------------------------------------------------------------------
@@ -146,7 +199,7 @@ class _Bar:
         if self.quiet:
             return
         if p.phase == "scan":
-            print(f"scanning {p.current}", file=sys.stderr)
+            print(f"scanning {shown(p.current)}", file=sys.stderr)
             return
         if self.bar is None:
             from tqdm import tqdm
@@ -189,7 +242,8 @@ def _report_json(r: IndexReport, indexed: int) -> dict:
         "encoded": r.encoded, "reused": r.reused, "kept_unreachable": r.kept_unreachable,
         "skipped": len(r.failed) + len(r.issues),
         "skipped_files": [{"path": p, "reason": why} for p, why in r.failed + r.issues],
-        "cancelled": r.cancelled, "seconds": round(r.elapsed_s, 3), "device": r.device,
+        "cancelled": r.cancelled, "seconds": round(r.elapsed_s, 3), "device": r.device, "repaired": r.repaired,
+        "raw_paired": r.raw_paired,
     }
 
 
@@ -200,14 +254,62 @@ def _summary(r: IndexReport, indexed: int) -> str:
         f"{r.removed} removed, {r.unchanged} unchanged."
     ]
     if r.kept_unreachable:
-        lines.append(f"{r.kept_unreachable} photos kept although their folder could not be read (unplugged drive?).")
+        lines.append(f"{r.kept_unreachable} photos kept: their folder could not be read, is empty or has no drive "
+                     "mounted any more (unplugged drive?); see below.")
+    if r.repaired:
+        lines.append(f"{r.repaired} photos whose stored vectors were damaged were encoded again.")
+    if r.raw_paired:
+        lines.append(f"{r.raw_paired} RAW files paired with a JPEG of the same shot: the JPEG is indexed "
+                     "(--raw-pairs both indexes the RAW files too).")
     skipped = r.failed + r.issues
     if skipped:
         lines.append(f"Skipped {len(skipped)}:")
-        lines += [f"  {p}: {why}" for p, why in skipped[:SHOW_SKIPPED]]
+        lines += [f"  {shown(p)}: {why}" for p, why in skipped[:SHOW_SKIPPED]]
         if len(skipped) > SHOW_SKIPPED:
             lines.append(f"  ... and {len(skipped) - SHOW_SKIPPED} more (cirsearch status lists all)")
     return "\n".join(lines)
+
+
+# -- watch --------------------------------------------------------------------------------
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from .watch import Coverage, Decision, FolderWatch, WatchConfig, keep_indexed
+
+    if min(args.settle, args.max_wait) < 0 or args.rescan_every <= 0:
+        raise UsageError("--settle and --max-wait must be at least 0, --rescan-every more than 0")
+    cfg = WatchConfig(settle_s=args.settle, max_wait_s=max(args.settle, args.max_wait),
+                      fallback_every_s=args.rescan_every * 60)
+
+    def coverage(c: Coverage) -> None:
+        print(f"watching {len(c.watched)} of {c.roots} folders for changes (Ctrl-C stops)", file=sys.stderr)
+        for root, why in c.polled:
+            print(f"  {shown(root)}: {why}; rescanned every {c.rescan_every_s / 60:g} min", file=sys.stderr)
+
+    def ran(d: Decision, r: IndexReport) -> None:
+        print(_watch_line(d, r, lib.status().indexed), flush=True)
+
+    with _open(args, create=True) as lib:
+        for d in args.dirs:
+            lib.add_root(d)
+        if not lib.roots():
+            raise UsageError("no folders yet: give the folders to watch, e.g. cirsearch watch ~/Pictures")
+        watch = FolderWatch(lib.folder, cfg, catch_up=True, on_coverage=coverage)
+        watch.set_roots(lib.roots())
+        try:
+            keep_indexed(lib, watch, ran, lambda why: print(f"cirsearch watch: {why}; trying again later",
+                                                             file=sys.stderr, flush=True))
+        finally:
+            watch.close()
+    return 0
+
+
+def _watch_line(d, r: IndexReport, indexed: int) -> str:
+    why = {"catch-up": "caught up", "rescan": "rescanned", "retry": "tried again"}.get(
+        d.reason, f"{d.events} file event{'s' if d.events != 1 else ''}")
+    skipped = len(r.failed) + len(r.issues)
+    return (f"{time.strftime('%H:%M:%S')} {why}: {r.encoded} encoded, {r.reused} recognised, {r.removed} removed"
+            + (f", {skipped} skipped" if skipped else "") + f"; {indexed} photos indexed ({r.elapsed_s:.1f} s)")
 
 
 # -- search -------------------------------------------------------------------------------
@@ -224,20 +326,20 @@ def _print_results(res: SearchResult, as_json: bool, relevant: frozenset[str] = 
         if h.rank == res.cutoff and res.cutoff < len(res.hits):
             print("  -------- the scores drop steeply here --------")
         mark = ("  * " if h.path in relevant else "    ") if relevant else ""
-        print(f"{h.rank + 1:4d}  {h.score:7.4f}  {mark}{h.path}")
+        print(f"{h.rank + 1:4d}  {h.score:7.4f}  {mark}{shown(h.path)}")
 
 
 def cmd_search(args: argparse.Namespace) -> int:
     if args.image is None and not args.text:
         raise UsageError("give --text, or --image with --text (composed search)")
-    with _open(args) as lib:
+    with _open(args, read_only=True) as lib:
         res = lib.search(args.text, image=args.image, k=_k(args.k))
     _print_results(res, args.json)
     return 0
 
 
 def cmd_similar(args: argparse.Namespace) -> int:
-    with _open(args) as lib:
+    with _open(args, read_only=True) as lib:
         res = lib.similar(args.path, k=_k(args.k))
     _print_results(res, args.json)
     return 0
@@ -253,13 +355,22 @@ def _k(k: int) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    with _open(args) as lib:
+    with _open(args, read_only=True) as lib:
         st = lib.status()
+        damage = lib.damage()
     if args.json:
-        print(json.dumps(st.to_json()))
-        return 0
+        print(json.dumps({**st.to_json(), "damage": damage}))
+    else:
+        _print_status(st)
+    if damage:
+        print(f"cirsearch status: {damage}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _print_status(st) -> None:
     print(f"library   {st.folder} (schema {st.schema_version})")
-    print(f"folders   {', '.join(st.roots) or '(none yet: cirsearch index DIR)'}")
+    print(f"folders   {', '.join(map(shown, st.roots)) or '(none yet: cirsearch index DIR)'}")
     print(f"indexed   {st.indexed} files, {st.photos} distinct photos; {st.pending} waiting")
     print(f"model     {st.bundle}  [{st.bundle_path}]" + ("  (a demo model trained on generated images)"
                                                            if st.demo_model else ""))
@@ -269,7 +380,59 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"votes     {st.votes}")
     print(f"skipped   {st.skipped}")
     for p, why in st.skipped_files:
-        print(f"  {p}: {why}")
+        print(f"  {shown(p)}: {why}")
+
+
+# -- remove -------------------------------------------------------------------------------
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    with _open(args) as lib:
+        roots = lib.roots()
+        dirs = [os.path.abspath(os.path.expanduser(d)) for d in args.dirs]
+        unknown = [d for d in dirs if d not in roots]
+        if unknown:
+            raise UsageError(f"{shown(unknown[0])} is not a folder of this library; its folders: "
+                             f"{', '.join(map(shown, roots)) or 'none'}")
+        before = lib.status().indexed
+        for d in dirs:
+            lib.remove_root(d)
+        gone = before - lib.status().indexed
+    print(f"removed {', '.join(map(shown, dirs))}: {gone} photos left the library "
+          "(the files themselves and the votes are kept)")
+    return 0
+
+
+# -- check --------------------------------------------------------------------------------
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    bar = _Bar(args.quiet or args.json or not args.repair)
+    try:
+        with _open(args) as lib:
+            r = lib.check(repair=args.repair, progress=bar)
+    finally:
+        bar.close()
+    if args.json:
+        print(json.dumps(r.to_json()))
+    elif not r.applicable:
+        print(f"the vectors are kept in {r.where}, which checks its own data: nothing to check here")
+    elif not r.damaged:
+        print(f"all {r.checked} photos' stored vectors are intact ({r.where})")
+    else:
+        print(f"{len(r.damaged)} of {r.checked} photos' stored vectors are damaged ({r.where}):")
+        print("\n".join(f"  {shown(d.paths[0]) if d.paths else d.sha256 + ' (no file in the library)'}"
+                        for d in r.damaged[:SHOW_SKIPPED]))
+        if len(r.damaged) > SHOW_SKIPPED:
+            print(f"  ... and {len(r.damaged) - SHOW_SKIPPED} more (--json lists all)")
+        if args.repair:
+            print(f"{r.repaired} encoded again from their files; the index is up to date.")
+        for d in r.not_repaired:
+            print(f"  not repaired (file gone, changed or unreadable; indexed again when found): "
+                  f"{shown(d.paths[0]) if d.paths else d.sha256}")
+    if r.damaged and not args.repair:
+        print("cirsearch check: run cirsearch check --repair to encode them again from their files", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -289,7 +452,7 @@ def cmd_vote(args: argparse.Namespace) -> int:
         print(f"vote {v.id} undone")
     else:
         where = f"shown at rank {v.rank + 1}, score {v.score:.4f}" if v.rank is not None else "not in the results shown"
-        print(f"vote {v.id}: thumbs {'up' if v.up else 'down'} for {v.photo_path} ({where})")
+        print(f"vote {v.id}: thumbs {'up' if v.up else 'down'} for {shown(v.photo_path or '')} ({where})")
     return 0
 
 
@@ -300,7 +463,7 @@ def _vote(lib: Library, args: argparse.Namespace):
         raise UsageError("say which query the vote is for: --image and/or --text (or --similar --image)")
     photo = lib.photo_at(args.path)
     if photo is None:
-        raise UsageError(f"{args.path} is not an indexed photo of this library")
+        raise UsageError(f"{shown(str(args.path))} is not an indexed photo of this library")
     if args.similar:
         if args.image is None:
             raise UsageError("--similar needs --image")
@@ -308,6 +471,45 @@ def _vote(lib: Library, args: argparse.Namespace):
     else:
         res = lib.search(args.text, image=args.image, k=_k(args.k))
     return lib.vote(res, photo.id, up=args.up)
+
+
+# -- recover-catalog ----------------------------------------------------------------------
+
+
+def cmd_recover_catalog(args: argparse.Namespace) -> int:
+    from .recovery import recover_catalog
+
+    folder = (args.library or default_library_dir()).expanduser().absolute()
+    s = recover_catalog(folder)
+    if s.sound:
+        print(f"the catalog in {folder} is not damaged (PRAGMA integrity_check): nothing to recover")
+        return 0
+    if s.finished:
+        print(f"finished the interrupted recovery of {folder}: its new catalog is in place")
+        return 0
+    kept = f"the damaged one is kept as {s.kept_as.name}" if s.kept_as else "there was no catalog to keep"
+    print(f"a new catalog for {folder}; {kept}")
+    for t in s.tables:
+        print(_salvaged(t))
+    if not s.tables:
+        print("  nothing could be read: give the model and the folders again (cirsearch index --bundle PATH DIR)")
+    if s.index_dropped:
+        print("index.faiss was deleted: it is rebuilt from the stored vectors (tokens.f16) when the library opens")
+    print(f"next: cirsearch index --library {folder}  (finds lost entries again by their bytes; a photo is "
+          "encoded again only if its vectors' entry was lost)")
+    return 0
+
+
+def _salvaged(t) -> str:
+    """One table of a recovery: ``  files  29 saved; 1 to be indexed again ...``."""
+    notes = []
+    if t.relinked:
+        notes.append(f"{t.relinked} to be indexed again (their photo's entry was lost)")
+    if t.rejected:
+        notes.append(f"{t.rejected} left out (what they refer to was lost)")
+    if t.unreadable:
+        notes.append("part of the table could not be read")
+    return f"  {t.table:12s} {t.copied:8d} saved" + "".join(f"; {n}" for n in notes)
 
 
 # -- demo ---------------------------------------------------------------------------------
@@ -319,7 +521,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     folder = (args.library or default_demo_library_dir()).expanduser().absolute()
     bundle = args.bundle or demo_bundle_dir()
     if bundle is None and not (folder / "catalog.sqlite").exists():
-        raise CirsearchError("the demo model is not installed (resources/demo-bundle); give one with --bundle PATH")
+        raise CirsearchError("the demo model is not installed (resources/demo-bundle in a checkout, "
+                             "engine/_resources/demo-bundle in an installed package); give one with --bundle PATH")
     photos = args.photos or folder.parent / (folder.name + "-photos")
     if not args.json:
         print(f"demo photos in {photos}", file=sys.stderr)

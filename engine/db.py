@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .errors import SchemaError
+from .faults import damaged, sqlite_error
 
 APPLICATION_ID = 0x43495253  # "CIRS" in the SQLite header, so other tools can tell the file
 
@@ -90,13 +91,27 @@ ALTER TABLE contents ADD COLUMN taken_at REAL;
 UPDATE files SET added_at = 0 WHERE added_at IS NULL;
 """
 
-MIGRATIONS: list[str] = [_V1, _V2, _V3]
+# v4: whether each root was a mount point (on another device than its parent folder) the
+# last time a scan found photos in it; NULL until then. A root that was one and is not any
+# more holds no drive now (unplugged): its photos are kept (engine.indexer).
+_V4 = """
+ALTER TABLE roots ADD COLUMN mount_point INTEGER;
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path, read_only: bool = False) -> sqlite3.Connection:
     # Each connection is used by one thread only; check_same_thread=False lets close() run from any thread.
-    conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
+    target, uri = str(path), False
+    if read_only:
+        # A folder we cannot write to, where SQLite cannot make its -shm file: unless a crash left
+        # writes in the -wal (which need the -shm), nothing else writes the file, so read it as immutable.
+        wal = path.with_name(path.name + "-wal")
+        unfinished = wal.exists() and wal.stat().st_size > 0
+        target, uri = path.absolute().as_uri() + ("?mode=ro" if unfinished else "?mode=ro&immutable=1"), True
+    conn = sqlite3.connect(target, timeout=30.0, isolation_level=None, check_same_thread=False, uri=uri)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA busy_timeout = 30000")
@@ -108,8 +123,8 @@ def schema_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
-def migrate(conn: sqlite3.Connection, to: int = SCHEMA_VERSION) -> int:
-    """Run the migrations from the database's version up to ``to``; returns the old version."""
+def _check_kind(conn: sqlite3.Connection) -> int:
+    """The catalog's schema version, after checking the file is a catalog this code understands."""
     old = schema_version(conn)
     app = int(conn.execute("PRAGMA application_id").fetchone()[0])
     if app not in (0, APPLICATION_ID):
@@ -121,6 +136,23 @@ def migrate(conn: sqlite3.Connection, to: int = SCHEMA_VERSION) -> int:
             f"the catalog has schema version {old}, newer than this cirsearch understands ({SCHEMA_VERSION}); "
             "update cirsearch"
         )
+    return old
+
+
+def _quick_check(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse a damaged file (``PRAGMA quick_check``: every page and record, not the indexes' contents;
+    about 0.1 s per 100k photos)."""
+    try:
+        first = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+    except sqlite3.DatabaseError as e:
+        first = str(e)
+    if first != "ok":
+        raise damaged(path, " ".join(first.replace("*** in database main ***", "").split()))
+
+
+def migrate(conn: sqlite3.Connection, to: int = SCHEMA_VERSION) -> int:
+    """Run the migrations from the database's version up to ``to``; returns the old version."""
+    old = _check_kind(conn)
     for v in range(old, to):
         # executescript commits any open transaction first, so wrap each step ourselves.
         conn.execute("BEGIN IMMEDIATE")
@@ -131,7 +163,8 @@ def migrate(conn: sqlite3.Connection, to: int = SCHEMA_VERSION) -> int:
             conn.execute(f"PRAGMA user_version = {v + 1}")
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
     return old
 
@@ -149,13 +182,18 @@ def _statements(script: str) -> list[str]:
 
 
 class Database:
-    """Per-thread connections to one catalog file, and a write lock."""
+    """Per-thread connections to one catalog file, and a write lock.
+
+    ``read_only``: the file is opened read-only (a library folder that cannot be written);
+    it must already have the current schema, and every write fails.
+    """
 
     _write_locks: dict[str, threading.RLock] = {}
     _registry_lock = threading.Lock()
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, read_only: bool = False):
         self.path = Path(path)
+        self.read_only = read_only
         self._local = threading.local()
         self._all: dict[threading.Thread, sqlite3.Connection] = {}
         self._all_lock = threading.Lock()
@@ -164,21 +202,32 @@ class Database:
             self._wlock = Database._write_locks.setdefault(key, threading.RLock())
         try:
             conn = self.conn()
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise SchemaError(f"cannot put the catalog {self.path} in WAL mode (got {mode})")
-            with self._wlock:
-                self.migrated_from = migrate(conn)
-        except sqlite3.DatabaseError as e:
+            _quick_check(conn, self.path)
+            if read_only:
+                self.migrated_from = _check_kind(conn)
+                if self.migrated_from < SCHEMA_VERSION:
+                    raise SchemaError(f"the catalog {self.path} must be upgraded by this cirsearch, which cannot "
+                                      "write it now (a read-only folder or a full disk): run cirsearch index "
+                                      "once it can")
+            else:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise SchemaError(f"cannot put the catalog {self.path} in WAL mode (got {mode})")
+                with self._wlock:
+                    self.migrated_from = migrate(conn)
+        except BaseException as e:
             self.close()
-            raise SchemaError(f"the catalog {self.path} cannot be opened: {e}") from e
+            if isinstance(e, sqlite3.Error):
+                raise (sqlite_error(e, self.path)
+                       or SchemaError(f"the catalog {self.path} cannot be opened: {e}")) from e
+            raise
 
     def conn(self) -> sqlite3.Connection:
         """This thread's connection (created on first use). Connections of threads that
         have ended (worker pools come and go) are closed when a new one is made."""
         c = getattr(self._local, "conn", None)
         if c is None:
-            c = _connect(self.path)
+            c = _connect(self.path, self.read_only)
             self._local.conn = c
             with self._all_lock:
                 for t in [t for t in self._all if not t.is_alive()]:
@@ -202,10 +251,11 @@ class Database:
             c.execute("BEGIN IMMEDIATE")
             try:
                 yield c
+                c.execute("COMMIT")
             except BaseException:
-                c.execute("ROLLBACK")
+                if c.in_transaction:  # a failed COMMIT (disk full) leaves the transaction open
+                    c.execute("ROLLBACK")
                 raise
-            c.execute("COMMIT")
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:

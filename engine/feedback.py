@@ -4,7 +4,9 @@ A vote records the query (mode, reference path and content hash, text, and the b
 that answered: name, version, query-graph hash, target side), the photo (content hash
 and path), up or down, when, the rank and score it was shown at, and the content hashes
 of the photos shown above it (personalization pairs a liked photo with the unvoted ones
-ranked above it). :meth:`FeedbackStore.add` returns only after the vote is committed.
+ranked above it). :meth:`FeedbackStore.add` returns only after the vote is committed;
+the same vote given again (same query, photo and direction, not undone) is not stored
+twice, so a vote retried after an error whose commit did happen counts once.
 An undo marks the vote undone; nothing is deleted.
 """
 
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 
 from .db import Database
 from .errors import QueryError
+from .fspath import from_db, to_db
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,12 +57,19 @@ class FeedbackStore:
             rank: int | None = None, score: float | None = None, shown_above: tuple[str, ...] = ()) -> Vote:
         now = time.time()
         with self.db.write() as c:
+            same = c.execute(
+                "SELECT * FROM votes WHERE photo_sha256 = ? AND vote = ? AND undone_at IS NULL AND mode = ? "
+                "AND text IS ? AND ref_sha256 IS ? AND query_sha256 = ? ORDER BY id LIMIT 1",
+                (photo_sha256, 1 if up else -1, query.mode, query.text, query.ref_sha256, query.query_sha256),
+            ).fetchone()
+            if same is not None:
+                return _vote(same)
             cur = c.execute(
                 "INSERT INTO votes(at, mode, ref_path, ref_sha256, text, bundle_name, bundle_version, query_sha256, "
                 "target_side, photo_sha256, photo_path, vote, rank, score, shown_above) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (now, query.mode, query.ref_path, query.ref_sha256, query.text, query.bundle_name,
-                 query.bundle_version, query.query_sha256, query.target_side, photo_sha256, photo_path,
+                (now, query.mode, _db(query.ref_path), query.ref_sha256, query.text, query.bundle_name,
+                 query.bundle_version, query.query_sha256, query.target_side, photo_sha256, _db(photo_path),
                  1 if up else -1, rank, score, json.dumps(list(shown_above))),
             )
             vid = int(cur.lastrowid)
@@ -88,8 +98,16 @@ class FeedbackStore:
 
 
 def _vote(r) -> Vote:
-    q = QueryInfo(mode=r["mode"], text=r["text"], ref_path=r["ref_path"], ref_sha256=r["ref_sha256"],
+    q = QueryInfo(mode=r["mode"], text=r["text"], ref_path=_path(r["ref_path"]), ref_sha256=r["ref_sha256"],
                   bundle_name=r["bundle_name"], bundle_version=r["bundle_version"], query_sha256=r["query_sha256"],
                   target_side=r["target_side"])
-    return Vote(r["id"], r["at"], q, r["photo_sha256"], r["photo_path"], r["vote"] > 0, r["rank"], r["score"],
+    return Vote(r["id"], r["at"], q, r["photo_sha256"], _path(r["photo_path"]), r["vote"] > 0, r["rank"], r["score"],
                 tuple(json.loads(r["shown_above"])), r["undone_at"])
+
+
+def _db(path: str | None) -> str | bytes | None:
+    return None if path is None else to_db(path)
+
+
+def _path(value: str | bytes | None) -> str | None:
+    return None if value is None else from_db(value)

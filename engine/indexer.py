@@ -9,7 +9,11 @@ the store and flushed, then content and file rows. A file whose bytes are alread
 photos are committed and are never encoded again.
 
 A scan never deletes what it cannot see: if a root folder cannot be opened (an unplugged
-drive) its files are kept, and so are files under any folder that could not be read.
+drive) its files are kept, and so are files under any folder that could not be read. So
+are the files of a root that had photos and now holds no drive (:func:`_absent_drive`):
+it is empty (the folder an unplugged drive leaves behind under /media or /mnt), or it was
+a mount point when its photos were found and is not one now. Subfolders that vanish
+while their root is there are deleted as they should be.
 
 ``on_batch`` (a :data:`BatchFn`): called with ("encode", hashes) before each batch is
 encoded and ("commit", hashes) once it is committed (the kill-and-restart test logs
@@ -34,7 +38,7 @@ from .decode import DecodeConfig, content_hash, decode, read_file
 from .errors import ImageDecodeError
 from .preprocess import ImageSpec, preprocess
 from .runtime import Encoders, cpu_count
-from .scanner import FOLDER_KINDS, ScanIssue, diff, walk
+from .scanner import FOLDER_KINDS, IssueKind, Listing, ScanIssue, diff, walk
 from .vector_store import VectorStore
 
 
@@ -46,6 +50,9 @@ class IndexConfig:
     link_commit_every: int = 256  # known files linked per commit
     save_every_s: float = 60.0  # save the FAISS index at most this often while indexing
     decode: DecodeConfig = DecodeConfig()
+    # RAW+JPEG shots: "jpeg" indexes the JPEG only, "both" both files (engine.formats.RAW_PAIR_MODES);
+    # None: the library's remembered choice ("jpeg" for a new one)
+    raw_pairs: str | None = None
 
 
 class Control:
@@ -122,6 +129,8 @@ class IndexReport:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) of this run
     issues: list[tuple[str, str]] = field(default_factory=list)  # folders: (path, reason)
     kept_unreachable: int = 0  # files kept because their folder could not be read
+    raw_paired: int = 0  # RAW files not indexed on their own: the JPEG of the same shot is (raw_pairs="jpeg")
+    repaired: int = 0  # photos whose stored tokens were damaged, encoded again (engine.integrity)
     cancelled: bool = False
     elapsed_s: float = 0.0
     encode_s: float = 0.0  # time inside the vision + target graphs
@@ -163,20 +172,29 @@ class Indexer:
             if progress is not None:
                 progress(Progress(phase="scan", total=len(roots), done=n, encoded=0, reused=0, failed=0,
                                   elapsed_s=time.monotonic() - start, current=root.path))
-            listing = walk(root.path, exclude=self.exclude, should_stop=lambda: control.cancelled)
+            listing = walk(root.path, exclude=self.exclude, should_stop=lambda: control.cancelled,
+                           raw_pairs=self.cfg.raw_pairs or "jpeg")
+            report.raw_paired += len(listing.paired)
             if control.cancelled:
                 return False
-            report.issues += [(i.path, i.reason) for i in listing.issues]
-            if any(i.path == os.path.abspath(root.path) for i in listing.issues):
-                self.catalog.apply_scan(root.id, diff({}, {}), {}, listing.issues)  # keep every file
-                report.kept_unreachable += len(self.catalog.listing(root.id))
-                continue
             old = self.catalog.listing(root.id)
+            path = os.path.abspath(root.path)
+            unreachable = any(i.path == path for i in listing.issues)
+            if old and not unreachable:
+                absent = _absent_drive(path, root.mount_point, listing, len(old))
+                if absent is not None:  # what the folder holds now is not what was indexed
+                    listing.issues, unreachable = [absent], True
+            report.issues += [(i.path, i.reason) for i in listing.issues]
+            if unreachable:
+                self.catalog.apply_scan(root.id, diff({}, {}), {}, listing.issues)  # keep every file
+                report.kept_unreachable += len(old)
+                continue
             new = {p: s.key for p, s in listing.files.items()}
             d = diff(old, new)
             d, kept = _keep_unreadable(d, listing.issues)
             report.kept_unreachable += kept
-            self.catalog.apply_scan(root.id, d, new, listing.issues)
+            self.catalog.apply_scan(root.id, d, new, listing.issues,
+                                    mount_point=is_mount_point(path) if new else None)
             report.added += len(d.added)
             report.changed += len(d.changed)
             report.removed += len(d.removed)
@@ -353,3 +371,29 @@ def _keep_unreadable(d, issues: list[ScanIssue]):
     removed = tuple(p for p in d.removed if not any(p.startswith(b) for b in bad))
     kept = len(d.removed) - len(removed)
     return type(d)(d.added, d.changed, removed, d.unchanged), kept
+
+
+def is_mount_point(folder: str) -> bool:
+    """True when ``folder`` (through links) lies on another device than its parent: a drive
+    is mounted on it. Looked up at each call, so a test can stand in for the system's mounts."""
+    return os.path.ismount(os.path.realpath(folder))
+
+
+def _absent_drive(path: str, was_mount_point: bool | None, listing: Listing, known: int) -> ScanIssue | None:
+    """The issue of a root that had ``known`` files and whose drive is not there now, else None."""
+    kept = f"kept its {known} photos and their votes (unplugged drive?)"
+    if was_mount_point and not is_mount_point(path):
+        return ScanIssue(path, IssueKind.ABSENT_DRIVE, f"no drive is mounted here any more: {kept}. "
+                         "If it is gone for good: cirsearch remove FOLDER, or Remove in the app")
+    if not listing.files and not listing.issues and _is_empty(path):
+        return ScanIssue(path, IssueKind.ABSENT_DRIVE, f"the folder is empty: {kept}. "
+                         "If you emptied it on purpose: cirsearch remove FOLDER, or Remove in the app")
+    return None
+
+
+def _is_empty(folder: str) -> bool:
+    try:
+        with os.scandir(folder) as entries:
+            return next(entries, None) is None
+    except OSError:
+        return False

@@ -4,6 +4,7 @@ Folder layout::
 
     catalog.sqlite   roots, files, contents, votes, scan issues (SQLite, WAL)
     tokens.f16       every photo's target tokens (engine.token_file)
+    tokens.crc       a checksum per photo of tokens.f16 (engine.token_file; checked by engine.integrity)
     index.faiss      the FAISS index, a cache of tokens.f16 (engine.faiss_index)
     qdrant/          instead of those two, with LibraryConfig.vector_db embedded (engine.qdrant_store)
     thumbs/          thumbnail cache (CACHEDIR.TAG)
@@ -19,24 +20,28 @@ batch). ``use_bundle`` and ``close`` must not overlap other calls.
 
 from __future__ import annotations
 
-import os
+import logging
 import threading
 import time
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
+from . import integrity
 from .bundle import Bundle, load_bundle
 from .catalog import Catalog, Photo
 from .db import SCHEMA_VERSION, Database
 from .errors import BundleMismatchError, LibraryBusyError, LibraryError, QueryError
+from .faults import CATALOG, guarded, storage_errors
 from .feedback import FeedbackStore, QueryInfo, Vote
 from .filelock import ProcessLock
+from .formats import RAW_PAIR_MODES
 from .index_kind import VectorConfig
 from .indexer import BatchFn, Control, IndexConfig, Indexer, IndexReport, ProgressFn
-from .opening import check_target_side, check_vector_store, mismatch_message, open_vectors, resolve_bundle
+from .opening import check_target_side, check_vector_store, mismatch_message, open_catalog, open_vectors, resolve_bundle
 from .preprocess import preprocess
 from .ranking import relevance_cutoff
 from .references import FeatureCache, ImageRef, Reference, ReferenceResolver
@@ -46,12 +51,12 @@ from .saved_references import SavedReferences
 from .thumbnails import thumbnail
 from .vector_store import QdrantConfig, VectorStore, open_vector_store
 
-CATALOG = "catalog.sqlite"
+log = logging.getLogger(__name__)
 
 # The values callers handle, importable from here with the Library itself.
 __all__ = [
-    "Control", "Hit", "IndexConfig", "IndexReport", "Library", "LibraryConfig", "LibraryParts", "LibraryStatus",
-    "Photo", "QdrantConfig", "QueryInfo", "RuntimeConfig", "SearchResult", "VectorConfig", "Vote",
+    "CATALOG", "Control", "Hit", "IndexConfig", "IndexReport", "Library", "LibraryConfig", "LibraryParts",
+    "LibraryStatus", "Photo", "QdrantConfig", "QueryInfo", "RuntimeConfig", "SearchResult", "VectorConfig", "Vote",
 ]
 
 
@@ -61,6 +66,7 @@ class LibraryConfig:
     vectors: VectorConfig = VectorConfig()
     index: IndexConfig = IndexConfig()
     reference_cache: int = 16  # references whose vision features stay in memory
+    query_kv_cache: int = 4  # references whose cross-attention keys and values stay in memory (9.5 MB each at vitl)
     thumbnail_size: int = 256
     vector_db: QdrantConfig | None = None  # None: local token store + FAISS; else a Qdrant collection
 
@@ -81,13 +87,15 @@ class Library:
     """Open with :meth:`Library.open`; close with :meth:`close` (or use ``with``)."""
 
     def __init__(self, folder: Path, db: Database, bundle: Bundle, cfg: LibraryConfig, *,
-                 parts: LibraryParts | None = None):
+                 parts: LibraryParts | None = None, read_only: bool = False):
         self.folder, self.db, self.bundle, self.cfg = folder, db, bundle, cfg
+        self.read_only = read_only or db.read_only
         self.parts = parts = parts or LibraryParts()
         self.catalog = parts.catalog(db)
         self.feedback = parts.feedback(db)
         self.encoders = parts.encoders(bundle, cfg.runtime)
         self.features = parts.features(cfg.reference_cache)
+        self.query_kv = parts.features(cfg.query_kv_cache)  # they depend on the query side too: cleared with it
         self.saved_references = SavedReferences(folder / "refs")
         self._resolve = ReferenceResolver(cfg.index.decode)
         self._tokenizer = bundle.tokenizer()
@@ -98,7 +106,8 @@ class Library:
 
     @classmethod
     def open(cls, folder: str | Path, bundle: str | Path | Bundle | None = None, cfg: LibraryConfig = LibraryConfig(),
-             reindex: bool = False, create: bool = True, *, parts: LibraryParts | None = None) -> "Library":
+             reindex: bool = False, create: bool = True, *, parts: LibraryParts | None = None,
+             read_only: bool = False) -> "Library":
         """Open (or create) the library in ``folder``.
 
         ``bundle``: the model to use; by default the one the library last used. A bundle
@@ -107,37 +116,35 @@ class Library:
         the next :meth:`index`); so is another vector store (``cfg.vector_db``) than the one
         holding the library's vectors. ``create=False`` refuses a folder that holds no library yet.
         ``parts``: how to build the collaborators (default: the real ones; see :class:`LibraryParts`).
+        ``read_only``: the catalog is not written (for status, search and similar; the index
+        cache is still saved if it had to be rebuilt and can be); a library folder that is not
+        writable is opened this way (and then only with ``read_only``).
         """
         folder = Path(folder).expanduser().absolute()
-        if not create and not (folder / CATALOG).is_file():
-            raise LibraryError(f"there is no library in {folder} yet: index some photos first (cirsearch index DIR)")
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise LibraryError(f"cannot create the library folder {folder}: {e.strerror or e}") from e
-        if not os.access(folder, os.W_OK):
-            raise LibraryError(f"the library folder {folder} is not writable")
-        db = Database(folder / CATALOG)
-        try:
-            b = resolve_bundle(db, bundle)
-            check_target_side(db, b, reindex)
-            check_vector_store(db, cfg.vector_db, reindex)
-            lib = cls(folder, db, b, cfg, parts=parts)
-        except BaseException:
-            db.close()
-            raise
+        with storage_errors(folder):
+            db = open_catalog(folder, create, read_only)
+            try:
+                b = resolve_bundle(db, bundle)
+                check_target_side(db, b, reindex)
+                check_vector_store(db, cfg.vector_db, reindex)
+                lib = cls(folder, db, b, cfg, parts=parts, read_only=read_only)
+            except BaseException:
+                db.close()
+                raise
         return lib
 
     def _open_vectors(self) -> VectorStore:
         return open_vectors(self.folder, self.db, self.catalog, self.bundle, self.cfg.vectors, self.cfg.vector_db,
-                            self.parts.vector_store)
+                            self.parts.vector_store, self.read_only)
 
+    @guarded
     def use_bundle(self, bundle: str | Path | Bundle, reindex: bool = False) -> None:
         """Switch models. Same target side (e.g. a personalized query graph): instant, no
         re-indexing. Another target side: refused unless ``reindex``."""
         b = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
         if b.target_side == self.bundle.target_side:
             self.bundle, self.encoders, self._tokenizer = b, self.parts.encoders(b, self.cfg.runtime), b.tokenizer()
+            self.query_kv.clear()
             self.db.set_meta("bundle_path", str(b.root.absolute()))
             return
         if not reindex:
@@ -146,11 +153,14 @@ class Library:
             self.vectors.close()
             self.bundle, self.encoders, self._tokenizer = b, self.parts.encoders(b, self.cfg.runtime), b.tokenizer()
             self.features.clear()
+            self.query_kv.clear()
             self.vectors = self._open_vectors()
 
+    @guarded
     def close(self) -> None:
         try:
-            self.vectors.save()
+            if not self.db.read_only:  # the index is a cache of the token store: a failed save is only logged
+                self.vectors.save()
         finally:
             self.vectors.close()
             self.db.close()
@@ -166,12 +176,14 @@ class Library:
     def roots(self) -> list[str]:
         return [r.path for r in self.catalog.roots()]
 
+    @guarded
     def add_root(self, path: str | Path) -> str:
         p = Path(path).expanduser().absolute()
         if not p.is_dir():
             raise LibraryError(f"{p} is not a folder")
         return self.catalog.add_root(str(p)).path
 
+    @guarded
     def remove_root(self, path: str | Path) -> bool:
         """Forget a folder: its photos leave the results (their tokens stay, so re-adding is instant)."""
         gone = self.catalog.remove_root(str(Path(path).expanduser().absolute()))
@@ -180,27 +192,53 @@ class Library:
             self.vectors.save()
         return gone
 
+    @guarded
     def index(self, paths: Sequence[str | Path] = (), progress: ProgressFn | None = None,
               control: Control | None = None, on_batch: BatchFn | None = None) -> IndexReport:
         """Add ``paths`` as roots, scan every root and encode what is new or changed.
         ``on_batch``: called with ("encode", hashes) before each batch is encoded and
-        ("commit", hashes) once it is committed (see :data:`engine.indexer.BatchFn`)."""
-        for p in paths:
-            self.add_root(p)
-        control = control or Control()
+        ("commit", hashes) once it is committed (see :data:`engine.indexer.BatchFn`).
+        The folders are added only once this run holds the library (no other indexer)."""
+        with self._indexing():
+            for p in paths:
+                self.add_root(p)
+            return self._index(progress, control or Control(), on_batch)
+
+    @contextmanager
+    def _indexing(self) -> Iterator[None]:
+        """One indexing (or repair) at a time: in this process, then across processes."""
         if not self._index_lock.acquire(blocking=False):
             raise LibraryBusyError("this library is already being indexed in this process")
         try:
             with ProcessLock(self.folder / "index.lock"):
-                return self._index(progress, control, on_batch)
+                yield
         finally:
             self._index_lock.release()
+
+    def _indexer(self, on_batch: BatchFn | None = None) -> Indexer:
+        return Indexer(self.catalog, self.vectors, self.encoders, self.bundle.manifest.image,
+                       exclude=[self.folder], cfg=replace(self.cfg.index, raw_pairs=self.raw_pairs()),
+                       on_batch=on_batch)
+
+    def raw_pairs(self) -> str:
+        """How RAW+JPEG shots are indexed ("jpeg" or "both"): ``cfg.index.raw_pairs`` when
+        given (remembered in the catalog from then on), else the remembered choice."""
+        remembered = self.db.get_meta("raw_pairs", "jpeg")
+        wanted = self.cfg.index.raw_pairs
+        if wanted is None or wanted == remembered:
+            return remembered
+        if wanted not in RAW_PAIR_MODES:
+            raise LibraryError(f"raw_pairs must be one of {', '.join(RAW_PAIR_MODES)}, not {wanted!r}")
+        self.db.set_meta("raw_pairs", wanted)
+        return wanted
 
     def _index(self, progress: ProgressFn | None, control: Control, on_batch: BatchFn | None) -> IndexReport:
         t0 = time.monotonic()
         report = IndexReport(device=self.encoders.device)
-        ix = Indexer(self.catalog, self.vectors, self.encoders, self.bundle.manifest.image,
-                     exclude=[self.folder], cfg=self.cfg.index, on_batch=on_batch)
+        ix = self._indexer(on_batch)
+        # Damage found on open or since: check every photo, and encode the damaged ones again below.
+        damaged = integrity.check(self.catalog, self.vectors).damaged if self.vectors.store.damaged else ()
+        integrity.forget(self.catalog, self.vectors, damaged)
         try:
             if ix.scan(self.catalog.roots(), report, control, progress):
                 ix.encode_pending(report, control, progress)
@@ -210,8 +248,33 @@ class Library:
             self.vectors.sync(self.catalog)
             self.vectors.save()
             report.elapsed_s = time.monotonic() - t0
+        report.repaired = len(damaged) - len(integrity.unrestored(self.catalog, damaged))
         return report
 
+    def check(self, repair: bool = False, progress: ProgressFn | None = None,
+              control: Control | None = None) -> integrity.CheckReport:
+        """Read every stored photo's tokens and check them against their checksums.
+        ``repair``: encode the damaged ones again from their files (the indexing pipeline:
+        ``progress`` and ``control`` as for :meth:`index`), keeping votes and every other
+        photo's tokens, and bring the index in step."""
+        if not repair:
+            return integrity.check(self.catalog, self.vectors)
+        with self._indexing():
+            report = integrity.check(self.catalog, self.vectors)
+            if report.damaged:
+                integrity.forget(self.catalog, self.vectors, report.damaged)
+                try:
+                    self._indexer().encode_pending(IndexReport(), control or Control(), progress)
+                finally:
+                    self.vectors.sync(self.catalog)
+                    self.vectors.save()
+            return integrity.after_repair(report, self.catalog)
+
+    def damage(self) -> str | None:
+        """A message when stored vectors are known to be damaged (searches refuse then), else None."""
+        return integrity.damage(self.vectors)
+
+    @guarded
     def status(self) -> LibraryStatus:
         c = self.catalog.counts()
         skipped = self.catalog.skipped()
@@ -227,6 +290,7 @@ class Library:
 
     # -- search --------------------------------------------------------------------------
 
+    @guarded
     def search(self, text: str | None = None, image: ImageRef | None = None, k: int = 50,
                exclude_reference: bool = True) -> SearchResult:
         """Composed search (``image`` + ``text``), or text-only search (``text`` alone).
@@ -247,15 +311,17 @@ class Library:
             return self._answer(self._query_info("text", text, None), q, k, frozenset(), times)
         ref = self._reference(image)
         t = time.perf_counter()
-        feats = self._vision_features(ref)  # (T, Dv)
+        cached = self.encoders.cached_query  # per keystroke, only what the text changes runs
+        reference = self._cross_kv(ref) if cached else self._vision_features(ref)  # (C, 2, h, T, d) or (T, Dv)
         times["vision"] = time.perf_counter() - t
         t = time.perf_counter()
         ids, mask = self._tokenizer.encode([text or ""])
-        q = self.encoders.query(feats[None], ids, mask)  # (1, E)
+        q = (self.encoders.query_cached if cached else self.encoders.query)(reference[None], ids, mask)  # (1, E)
         times["query"] = time.perf_counter() - t
         return self._answer(self._query_info("composed", text or "", ref), q, k, self._excluded(ref, exclude_reference),
                             times)
 
+    @guarded
     def similar(self, image: ImageRef, k: int = 50, exclude_reference: bool = True) -> SearchResult:
         """Photos that look like ``image``: mean over its target tokens of the best match in each photo."""
         ref = self._reference(image)
@@ -269,6 +335,7 @@ class Library:
                 times: dict[str, float]) -> SearchResult:
         if k <= 0:
             raise QueryError("the number of results must be at least 1")
+        integrity.refuse_if_damaged(self.vectors)
         t = time.perf_counter()
         live: dict[int, list[str]] = {}
 
@@ -313,6 +380,11 @@ class Library:
             return self.encoders.vision(pixels[None])[0]  # (T, Dv)
 
         return self.features.get_or_compute("vision", ref.sha256, compute)
+
+    def _cross_kv(self, ref: Reference) -> np.ndarray:
+        """The query path's cross-attention keys and values of a reference (C, 2, h, T, d), cached."""
+        return self.query_kv.get_or_compute(
+            "query_kv", ref.sha256, lambda: self.encoders.query_kv(self._vision_features(ref)[None])[0])
 
     def _reference_tokens(self, ref: Reference) -> np.ndarray:
         p = self.catalog.photo_by_sha(ref.sha256)
@@ -369,6 +441,7 @@ class Library:
         tokens = self.vectors.tokens(np.asarray([i for _, i in found], np.int64))
         return {s: tokens[j] for j, (s, _) in enumerate(found)}
 
+    @guarded
     def thumbnail(self, photo_id: int, size: int | None = None) -> Path:
         p = self.photo(photo_id)
         return thumbnail(p.path, p.sha256, self.folder / "thumbs", size or self.cfg.thumbnail_size,
@@ -376,6 +449,7 @@ class Library:
 
     # -- feedback ------------------------------------------------------------------------
 
+    @guarded
     def vote(self, result: SearchResult, photo_id: int, up: bool) -> Vote:
         """Record a thumbs-up/down on a photo of ``result``; committed when this returns."""
         ranked = [h.photo_id for h in result.hits]
@@ -388,12 +462,18 @@ class Library:
             rank, score, path, sha, above = None, None, p.path, p.sha256, tuple(x.sha256 for x in result.hits)
         vote = self.feedback.add(result.query, sha, path, up, rank, score, above)
         # votes outlive reference files: keep the reference's vision features with them
-        self.saved_references.keep(self.bundle.target_side, result.query, self.cfg.index.decode, self._vision_features)
+        try:
+            self.saved_references.keep(self.bundle.target_side, result.query, self.cfg.index.decode,
+                                       self._vision_features)
+        except OSError as e:  # the vote is committed; without the copy the features come from the file again
+            log.warning("the reference features of vote %d could not be kept: %s", vote.id, e)
         return vote
 
+    @guarded
     def undo_vote(self, vote_id: int) -> Vote:
         return self.feedback.undo(vote_id)
 
+    @guarded
     def votes(self, include_undone: bool = False) -> list[Vote]:
         return self.feedback.votes(include_undone)
 

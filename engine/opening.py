@@ -1,4 +1,4 @@
-"""Opening a library folder: the model and the vector store it is bound to, checked and recorded.
+"""Opening a library folder: its catalog, the model and the vector store it is bound to, checked and recorded.
 
 The catalog's meta table records the bundle last used (``bundle_path``), the target side
 that encoded the stored tokens (``target_side``, ``store_target_side``), where the tokens
@@ -7,6 +7,7 @@ are (``vector_store``) and the library's random id (``library_id``).
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 from typing import Callable
@@ -14,12 +15,36 @@ from typing import Callable
 from .bundle import Bundle, load_bundle
 from .catalog import Catalog
 from .db import Database
-from .errors import BundleMismatchError, LibraryError
+from .errors import BundleMismatchError, DiskFullError, LibraryError, StorageError
+from .faults import CATALOG
 from .index_kind import VectorConfig
+from .recovery import check_catalog_file
+from .resources import demo_bundle_dir
 from .vector_store import QdrantConfig, VectorStore
 
 LOCAL = "local"  # catalog meta "vector_store": where the tokens are (absent: here, the default)
 STORE_NAMES = {LOCAL: "this folder (token file + FAISS)", "qdrant": "a Qdrant collection"}
+
+
+def open_catalog(folder: Path, create: bool, read_only: bool) -> Database:
+    """The library's catalog, made if ``create``. A folder that cannot be written is opened
+    read-only, and only when ``read_only`` is asked for; so is the catalog on a disk too full
+    for SQLite's -shm file."""
+    check_catalog_file(folder, create)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise LibraryError(f"cannot create the library folder {folder}: {e.strerror or e}") from e
+    writable = os.access(folder, os.W_OK)
+    if not writable and not read_only:
+        raise StorageError(f"the library folder {folder} is not writable: indexing and voting need write "
+                           "access (status, search and similar work without it)", str(folder))
+    try:
+        return Database(folder / CATALOG, read_only=not writable)
+    except DiskFullError:
+        if not (read_only and writable):
+            raise
+        return Database(folder / CATALOG, read_only=True)  # as it is on disk, writing nothing
 
 
 def resolve_bundle(db: Database, bundle: str | Path | Bundle | None) -> Bundle:
@@ -29,8 +54,19 @@ def resolve_bundle(db: Database, bundle: str | Path | Bundle | None) -> Bundle:
         return load_bundle(bundle)
     recorded = db.get_meta("bundle_path")
     if recorded is None:
-        raise LibraryError("this library has no model yet: give a model bundle (--bundle PATH)")
+        raise LibraryError(no_model_message())
     return load_bundle(recorded)
+
+
+def no_model_message() -> str:
+    """What to say when a library has no model: where one comes from."""
+    demo = demo_bundle_dir()
+    return (
+        "this library has no model yet: give a model bundle (--bundle PATH). For your own photos, convert "
+        "QuRe's published checkpoint into one with `cirsearch-train import-qure` (README, \"Getting the real model\")"
+        + (f"; the demo model (--bundle {demo}) knows only the generated dress images of `cirsearch demo`, "
+           "not real photos" if demo is not None else "")
+    )
 
 
 def _has_vectors(db: Database) -> bool:
@@ -65,23 +101,28 @@ def mismatch_message(b: Bundle) -> str:
 
 
 def open_vectors(folder: Path, db: Database, catalog: Catalog, bundle: Bundle, vectors: VectorConfig,
-                 vector_db: QdrantConfig | None, make: Callable[..., VectorStore]) -> VectorStore:
+                 vector_db: QdrantConfig | None, make: Callable[..., VectorStore],
+                 read_only: bool = False) -> VectorStore:
     """Open the library's vector store with ``make`` (engine.vector_store.open_vector_store's
-    arguments), emptied if it holds another target side's tokens or moved, and synced with the catalog."""
+    arguments), emptied if it holds another target side's tokens or moved, and synced with the catalog.
+    The catalog is written only when something changed, and never when ``read_only``."""
     s = bundle.manifest.sizes
     owner = _library_id(db) if vector_db is not None else ""
     v = make(folder, s.num_query_tokens, s.embed_dim, bundle.target_side, vectors, vector_db, owner)
     moved = db.get_meta("vector_store", LOCAL) != _store_name(vector_db)
     try:
-        if db.get_meta("store_target_side") != bundle.target_side or moved:
+        if not read_only and (db.get_meta("store_target_side") != bundle.target_side or moved):
             catalog.forget_vectors()
             v.store.truncate()
-        with db.write() as c:
-            if moved:
-                db.set_meta("vector_store", _store_name(vector_db), c)
-            db.set_meta("store_target_side", bundle.target_side, c)
-            db.set_meta("target_side", bundle.target_side, c)
-            db.set_meta("bundle_path", str(bundle.root.absolute()), c)
+        meta = {"store_target_side": bundle.target_side, "target_side": bundle.target_side,
+                "bundle_path": str(bundle.root.absolute())}
+        if moved:
+            meta["vector_store"] = _store_name(vector_db)
+        changed = {k: x for k, x in meta.items() if db.get_meta(k) != x}
+        if changed and not read_only:
+            with db.write() as c:
+                for k, x in changed.items():
+                    db.set_meta(k, x, c)
         v.open(catalog)
     except BaseException:
         v.close()  # an embedded database holds a lock on its folder until closed

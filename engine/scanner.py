@@ -7,6 +7,9 @@ and the walk goes on; a file that vanishes between listing and ``stat`` is simpl
 listed. Folders are followed through symbolic links, each real
 folder (device, inode) at most once. Hidden entries (a leading dot) are skipped, and so
 are the paths in ``exclude`` (the library's own folder, so thumbnails are never indexed).
+Which files are photos: :mod:`engine.formats` (by extension; a file without one by its
+first bytes). With ``raw_pairs="jpeg"`` a RAW file with a JPEG/HEIF of the same name in
+its folder is not listed but kept in ``Listing.paired``: the shot is indexed once.
 
 ``diff`` is a pure function of two ``{path: (size, mtime_ns)}`` maps.
 """
@@ -21,12 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping
 
-from PIL import features
-
-IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif"}
-    | ({".avif"} if features.check("avif") else set())
-)
+from .formats import IMAGE_EXTENSIONS, SNIFF_BYTES, find_raw_pairs, sniff
 
 
 @dataclass(frozen=True)
@@ -49,12 +47,14 @@ class IssueKind(enum.Enum):
     BROKEN_LINK = "broken_link"  # a symbolic link with an image extension points nowhere
     LINK_LOOP = "link_loop"  # following a symbolic link loops (ELOOP)
     FOLDER_SEEN = "folder_seen"  # a symbolic link to a folder already scanned (a loop, or a second way in)
+    ABSENT_DRIVE = "absent_drive"  # a root that had photos is empty now, or its drive is no longer mounted (indexer)
 
 
 # Kinds whose path is a folder not listed under that path: files the catalog knows under
 # it are kept, not removed (a scan never deletes what it cannot see). FOLDER_SEEN is one:
 # its files were listed, but under the other path the folder was reached by.
-FOLDER_KINDS = frozenset({IssueKind.UNREADABLE_FOLDER, IssueKind.NOT_A_FOLDER, IssueKind.FOLDER_SEEN})
+FOLDER_KINDS = frozenset(
+    {IssueKind.UNREADABLE_FOLDER, IssueKind.NOT_A_FOLDER, IssueKind.FOLDER_SEEN, IssueKind.ABSENT_DRIVE})
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,7 @@ class ScanIssue:
 class Listing:
     files: dict[str, FileStat] = field(default_factory=dict)
     issues: list[ScanIssue] = field(default_factory=list)
+    paired: dict[str, str] = field(default_factory=dict)  # RAW file not listed -> its JPEG/HEIF sibling
 
 
 Scandir = Callable[[str], Iterator[os.DirEntry]]
@@ -85,8 +86,10 @@ def walk(
     extensions: frozenset[str] = IMAGE_EXTENSIONS,
     scandir: Scandir | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    raw_pairs: str = "jpeg",
 ) -> Listing:
-    """Image files under ``root`` (absolute paths, not resolved through links)."""
+    """Image files under ``root`` (absolute paths, not resolved through links).
+    ``raw_pairs``: "jpeg" lists a RAW+JPEG shot once (see above), "both" lists both files."""
     out = Listing()
     scandir = scandir or _os_scandir  # looked up per call, so tests can inject failures
     root = os.path.abspath(root)
@@ -113,6 +116,10 @@ def walk(
             if entry.name.startswith(".") or entry.path in excluded:
                 continue
             _visit(entry, extensions, seen, subdirs, out)
+        if raw_pairs == "jpeg":
+            for raw, sibling in find_raw_pairs(e.path for e in entries if e.path in out.files).items():
+                del out.files[raw]
+                out.paired[raw] = sibling
         stack.extend(reversed(subdirs))
     return out
 
@@ -141,8 +148,20 @@ def _visit(entry: os.DirEntry, extensions: frozenset[str], seen: set, subdirs: l
             return
         seen.add(key)
         subdirs.append(entry.path)
-    elif stat_mod.S_ISREG(st.st_mode) and os.path.splitext(entry.name)[1].lower() in extensions:
+    elif stat_mod.S_ISREG(st.st_mode) and _is_image(entry.path, extensions):
         out.files[entry.path] = FileStat(entry.path, st.st_size, st.st_mtime_ns)
+
+
+def _is_image(path: str, extensions: frozenset[str]) -> bool:
+    """By extension; a file without one by its first bytes (a file open: only those are read)."""
+    ext = os.path.splitext(path)[1]
+    if ext:
+        return ext.lower() in extensions
+    try:
+        with open(path, "rb") as f:
+            return sniff(f.read(SNIFF_BYTES)) is not None
+    except OSError:
+        return False
 
 
 def _reason(e: OSError) -> str:

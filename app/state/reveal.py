@@ -28,5 +28,5 @@ def reveal_plan(path: str, platform: str, has_file_manager1: bool) -> Reveal:
     if platform.startswith("win"):
         return Reveal("run", ("explorer", f"/select,{PureWindowsPath(path)}"))
     if has_file_manager1:
-        return Reveal("dbus", target="file://" + quote(str(PurePosixPath(path))))
+        return Reveal("dbus", target="file://" + quote(os.fsencode(PurePosixPath(path))))  # also a non-UTF-8 name
     return Reveal("open", target=os.path.dirname(path))

@@ -48,7 +48,15 @@ def make_v2(path) -> None:
     c.close()
 
 
-EARLIER = {1: make_v1, 2: make_v2}
+def make_v3(path) -> None:
+    """Version 3 added scan issues, files' added_at and contents' taken_at."""
+    make_v2(path)
+    c = sqlite3.connect(str(path), isolation_level=None)
+    migrate(c, to=3)
+    c.close()
+
+
+EARLIER = {1: make_v1, 2: make_v2, 3: make_v3}
 
 
 def test_every_earlier_schema_has_a_fixture():
@@ -72,6 +80,7 @@ def test_migrates_from_each_earlier_schema_keeping_data(tmp_path, version):
     assert c.execute("SELECT COUNT(*) FROM scan_issues").fetchone()[0] == 0
     votes = c.execute("SELECT text, photo_sha256 FROM votes").fetchall()
     assert [tuple(v) for v in votes] == ([("in red", "aa")] if version >= 2 else [])
+    assert [tuple(r) for r in c.execute("SELECT path, mount_point FROM roots")] == [("/photos", None)]  # v4: unknown
     db.close()
 
 

@@ -510,7 +510,8 @@ def test_one_indexer_at_a_time(tmp_path, photos, fake_bundle):
                 lib.index([photos])
         finally:
             os.close(fd)
-        assert lib.index().encoded == 24
+        assert lib.roots() == []  # a refused run adds no folder
+        assert lib.index([photos]).encoded == 24
 
 
 def test_roots_nest_and_can_be_removed_and_readded_cheaply(tmp_path, photos, fake_bundle):
