@@ -1,4 +1,4 @@
-"""The library panel: folders, indexing progress with pause/cancel, and skipped files.
+"""The library panel: folders, watching, indexing progress with pause/cancel, and skipped files.
 
 It shows what the host and the index job report and asks for changes through signals;
 the window carries them out on workers. GUI-thread-only.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -31,6 +32,7 @@ class LibraryPanel(QWidget):
     rescan_requested = Signal()
     pause_requested = Signal(bool)  # True: pause, False: resume
     cancel_requested = Signal()
+    watch_toggled = Signal(bool)  # the "Watch folders" setting
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -49,6 +51,11 @@ class LibraryPanel(QWidget):
         self.rescan_button = QPushButton("Rescan")
         self.rescan_button.setToolTip("Look for new, changed and removed photos")
         self.rescan_button.clicked.connect(self.rescan_requested)
+        self.watch_box = QCheckBox("Watch")
+        self.watch_box.setToolTip("Index new, changed, moved and deleted photos while the app is open")
+        self.watch_box.toggled.connect(self.watch_toggled)
+        self.watch_line = QLabel("")
+        self.watch_line.setWordWrap(True)
         self.bar = QProgressBar()
         self.bar.setTextVisible(True)
         self.line = QLabel("")
@@ -75,6 +82,10 @@ class LibraryPanel(QWidget):
         row = QHBoxLayout()
         for b in (self.add_button, self.remove_button, self.rescan_button):
             row.addWidget(b)
+        box.addLayout(row)
+        row = QHBoxLayout()
+        row.addWidget(self.watch_box)
+        row.addWidget(self.watch_line, 1)
         box.addLayout(row)
         box.addWidget(self.bar)
         box.addWidget(self.line)
@@ -104,6 +115,16 @@ class LibraryPanel(QWidget):
         self.skipped_label.setText(f"Skipped ({st.skipped})" if st.skipped else "Nothing skipped")
         self.skipped.setVisible(bool(st.skipped))
         self._sync_buttons()
+
+    def set_watching(self, on: bool) -> None:
+        """The setting's state, without asking for a change."""
+        self.watch_box.blockSignals(True)
+        self.watch_box.setChecked(on)
+        self.watch_box.blockSignals(False)
+
+    def show_watching(self, text: str, tooltip: str) -> None:
+        self.watch_line.setText(text)
+        self.watch_line.setToolTip(tooltip)
 
     def set_indexing(self, running: bool) -> None:
         self._indexing = running

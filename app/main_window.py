@@ -34,6 +34,7 @@ from engine.library import LibraryConfig, LibraryStatus, SearchResult
 from engine.runtime import RuntimeConfig
 
 from .demo_setup import DemoSetup
+from .get_model import GetModel, GetModelDialog
 from .host import LibraryHost, describe_error
 from .indexing import IndexJob
 from .learn_panel import LearnBar, LearnDialog, LearnUI
@@ -49,8 +50,16 @@ from .reveal import reveal
 from .search import SearchController
 from .thumbs import Thumbnails
 from .voting import VoteController
+from .watching import FolderWatcher
 
 PREFS = "prefs"
+# What the status bar's precision means (the model's graphs that run, engine.runtime).
+PRECISION_TIPS = {
+    "int8": "The model runs with 8-bit weights: about twice as fast on a CPU, checked against full precision "
+            "when they were made",
+    "fp16": "The model runs in half precision on the GPU",
+    "fp32": "The model runs in full precision",
+}
 
 
 def make_settings(options: Options) -> QSettings:
@@ -74,12 +83,15 @@ class MainWindow(QMainWindow):
         self.prefs = read_prefs(self.settings)
         self.host = LibraryHost(self)
         self.index_job = IndexJob(self.host, self)
+        self.watcher = FolderWatcher(self.host, self.index_job, self.prefs.watch_folders, self.prefs.rescan_minutes,
+                                     self)
         self.thumbs = Thumbnails(self.host, self.prefs.tile_px, self.prefs.thumb_memory, self)
         self.model = ResultsModel(self.thumbs)
         self.votes = VoteController(self.host, self.model, self)
         self.search = SearchController(self.host, self.prefs.debounce_ms, self.prefs.results, self)
         self.demo = DemoSetup(self.host.tasks, self)
         self.models = ModelImport(ui=self, parent=self, host=self.host, index_job=self.index_job)
+        self.get_model = GetModel(self.models, self)
         self.learn = LearnController(self.host, self.index_job, self)
         self.open_url = QDesktopServices.openUrl  # tests put a recorder here
         self.result: SearchResult | None = None
@@ -147,6 +159,9 @@ class MainWindow(QMainWindow):
         self._action(lib, "Add folder…", self._add_folder)
         self._action(lib, "Rescan folders", lambda: self.index_job.start())
         model = self.menuBar().addMenu("&Model")
+        self.get_model_dialog = GetModelDialog(self.get_model, self)
+        self.get_model.message.connect(self.say)
+        self._action(model, "Get the QuRe model…", self.get_model_dialog.open_flow)
         self._action(model, "Import model…", self.models.choose)
         model.addSeparator()
         self.learn_ui = LearnUI(self.learn, self.learn_bar, self.learn_dialog, model.addAction("Learn from my votes…"),
@@ -203,6 +218,9 @@ class MainWindow(QMainWindow):
         j.paused_changed.connect(lambda paused: p.show_paused(paused, j.last))
         j.finished.connect(self._indexed)
         j.failed.connect(lambda e: (p.set_indexing(False), self.say(f"Indexing stopped: {describe_error(e)}")))
+        p.set_watching(self.prefs.watch_folders)
+        p.watch_toggled.connect(self._set_watching)
+        self.watcher.words_changed.connect(p.show_watching)
         self.demo.progress.connect(self._demo_progress)
         self.demo.ready.connect(self._demo_ready)
         self.demo.failed.connect(self._fail)
@@ -217,7 +235,8 @@ class MainWindow(QMainWindow):
             self.open_library(self.options.library, bundle_for(self.options.library, self.options.bundle))
 
     def config(self) -> LibraryConfig:
-        return LibraryConfig(runtime=RuntimeConfig(device=self.prefs.device, threads=self.prefs.model_threads),
+        return LibraryConfig(runtime=RuntimeConfig(device=self.prefs.device, threads=self.prefs.model_threads,
+                                                   precision=self.prefs.precision),
                              thumbnail_size=self.prefs.tile_px)
 
     def open_library(self, folder: Path, bundle: Path | None, reindex: bool = False) -> None:
@@ -310,7 +329,9 @@ class MainWindow(QMainWindow):
         self.panel.show_status(st)
         self._show_model()
         self.model_label.setToolTip(st.bundle_path)
-        self.device_label.setText("Running on GPU (CUDA)" if st.device == "cuda" else "Running on CPU")
+        where = "GPU (CUDA)" if st.device == "cuda" else "CPU"
+        self.device_label.setText(f"Running on {where}" + ("" if st.precision == "fp32" else f" ({st.precision})"))
+        self.device_label.setToolTip(PRECISION_TIPS.get(st.precision.split()[0], ""))
         self.learn.refresh()
 
     def _show_model(self) -> None:
@@ -376,6 +397,11 @@ class MainWindow(QMainWindow):
         if not self.index_job.start([folder]):
             self.say("Indexing is running: add the folder when it is done (or cancel it).")
 
+    def _set_watching(self, on: bool) -> None:
+        self.prefs = dataclasses.replace(self.prefs, watch_folders=on)
+        self.settings.setValue(f"{PREFS}/watch_folders", on)
+        self.watcher.set_enabled(on)
+
     def _remove_folder(self, folder: str) -> None:
         self.host.call("write", lambda lib: lib.remove_root(folder),
                        lambda _: (self.host.refresh(), self.search.submit()))
@@ -428,7 +454,9 @@ class MainWindow(QMainWindow):
             self.hide()
             self.index_job.cancel()
             self.index_job.wait(30)
+            self.watcher.shutdown()
             self.learn.shutdown()
+            self.get_model.shutdown()
             self.thumbs.close()
             self.host.shutdown()
         super().closeEvent(e)

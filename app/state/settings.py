@@ -21,8 +21,11 @@ class AppSettings:
     tile_px: int = 160  # thumbnail edge in the grid
     thumb_memory: int = 800  # thumbnails kept decoded in memory
     index_on_open: bool = True  # rescan the folders when a library opens
+    watch_folders: bool = True  # index new, changed, moved and deleted photos while the app is open
+    rescan_minutes: int = 5  # rescan folders whose changes are not announced (network drives) this often
     mode: str = Mode.COMPOSED.value
     device: str = "auto"  # "auto", "cpu", "cuda"
+    precision: str = "auto"  # "auto" (int8 on the CPU, fp16 on CUDA, where the model has them), "fp32", "int8", "fp16"
     model_threads: int = 0  # CPU threads per model graph; 0: ONNX Runtime's choice (all cores)
 
 
@@ -32,10 +35,12 @@ RANGES: dict[str, tuple[int, int]] = {
     "tile_px": (64, 512),
     "thumb_memory": (50, 100_000),
     "model_threads": (0, 1024),
+    "rescan_minutes": (1, 24 * 60),
 }
 CHOICES: dict[str, tuple[str, ...]] = {
     "mode": tuple(m.value for m in Mode),
     "device": ("auto", "cpu", "cuda"),
+    "precision": ("auto", "fp32", "int8", "fp16"),
 }
 
 
