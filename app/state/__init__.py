@@ -15,6 +15,8 @@ Nothing here imports PySide6 (``tests/app/state/test_qt_free.py`` checks), and n
 - :mod:`.learn`: "Learn from my votes": can it run, vote and pair counts, the trainer's
   command line, the flow (running, a new model waiting, a swap).
 - :mod:`.learn_report`: the trainer's progress lines and report, in words; the plot's geometry.
+- :mod:`.get_model`: "Get the QuRe model": where the checkpoint comes from, the converter's
+  command line and progress lines, why a run failed (files to fetch by hand, no trainer), the flow.
 
 The rest of ``app/`` owns threads and widgets and calls only these and ``engine.library``.
 """
