@@ -8,8 +8,15 @@ A bundle is a folder::
     query.onnx      vision_feats, input_ids, attention_mask (B,L) int64
                                                       -> query_embed (B,E)      L2-normalized
     text.onnx       input_ids, attention_mask          -> text_embed (B,E)       (optional, text-only search)
+    query_kv.onnx   vision_feats                       -> cross_kv (B,C,2,h,T,d) the query path's cross-attention
+                                                         keys and values of a reference (optional, with:)
+    query_cached.onnx  cross_kv, input_ids, attention_mask (B,L any) -> query_embed (B,E): query.onnx split
+                    at what depends on the reference alone, so a keystroke re-runs only this, at the text's length
     vocab.txt
     fp16/...        the same graphs in half precision for GPUs (optional)
+    int8/...        the same graphs with int8 weights for CPUs (optional; written by
+                    ``cirsearch-train quantize`` after measuring their agreement with float32,
+                    whose figures ``int8_check`` records)
     weights/query_side.npz   float32 weights of the query side (optional; what personalization
                              fine-tunes a copy of; a personalized child keeps its root's file)
 
@@ -118,6 +125,9 @@ class Manifest:
     graphs: dict[str, str]  # graph name -> file (relative path, posix)
     files: dict[str, dict[str, Any]]  # relative path -> {"sha256": ..., "bytes": ...}
     fp16_graphs: dict[str, str] = field(default_factory=dict)
+    int8_graphs: dict[str, str] = field(default_factory=dict)
+    # how the int8 graphs were made and their measured agreement with float32 (trainer.quantize)
+    int8_check: dict[str, Any] = field(default_factory=dict)
     parent: dict[str, Any] | None = None  # {"name", "version", "target_side": ..., "query_sha256": ...}
     parity: dict[str, Any] = field(default_factory=dict)  # max abs diff vs PyTorch per graph
     extra: dict[str, Any] = field(default_factory=dict)  # free-form provenance (training run, import sources)
@@ -136,6 +146,10 @@ class Manifest:
         h.update(json.dumps(self.sizes.to_json(), sort_keys=True).encode())
         return h.hexdigest()
 
+    def graph_table(self, precision: str) -> dict[str, str]:
+        """Graph name -> file of one precision: "fp32" (every graph), "fp16" or "int8" (those it has)."""
+        return {"fp32": self.graphs, "fp16": self.fp16_graphs, "int8": self.int8_graphs}[precision]
+
     def to_json(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
@@ -147,6 +161,8 @@ class Manifest:
             "sizes": self.sizes.to_json(),
             "graphs": dict(self.graphs),
             "fp16_graphs": dict(self.fp16_graphs),
+            "int8_graphs": dict(self.int8_graphs),
+            "int8_check": self.int8_check,
             "files": {k: dict(v) for k, v in sorted(self.files.items())},
             "target_side": self.target_side,
             "parity": self.parity,
@@ -174,6 +190,8 @@ class Manifest:
             graphs=dict(d["graphs"]),
             files={k: dict(v) for k, v in d["files"].items()},
             fp16_graphs=dict(d.get("fp16_graphs") or {}),
+            int8_graphs=dict(d.get("int8_graphs") or {}),
+            int8_check=dict(d.get("int8_check") or {}),
             parent=d.get("parent"),
             parity=dict(d.get("parity") or {}),
             extra=dict(d.get("extra") or {}),
@@ -200,9 +218,9 @@ class Bundle:
     def path(self, rel: str) -> Path:
         return self.root / rel
 
-    def graph_path(self, name: str, fp16: bool = False) -> Path | None:
-        table = self.manifest.fp16_graphs if fp16 else self.manifest.graphs
-        rel = table.get(name)
+    def graph_path(self, name: str, fp16: bool = False, precision: str | None = None) -> Path | None:
+        """The file of graph ``name`` in ``precision`` (fp32, fp16, int8; ``fp16=True``: fp16), or None."""
+        rel = self.manifest.graph_table(precision or ("fp16" if fp16 else "fp32")).get(name)
         return self.root / rel if rel else None
 
     def has_graph(self, name: str) -> bool:
@@ -236,10 +254,10 @@ class Bundle:
                               "again", rel, self.root) from e
 
     def check_graph(self, graph: str, inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo],
-                    fp16: bool = False) -> None:
-        """The inputs and outputs ``graph`` declares or a session reports against the contract
-        and the manifest's sizes (:mod:`engine.bundle_contract`)."""
-        rel = (self.manifest.fp16_graphs if fp16 else self.manifest.graphs)[graph]
+                    precision: str = "fp32") -> None:
+        """The inputs and outputs ``graph`` (in ``precision``) declares or a session reports against
+        the contract and the manifest's sizes (:mod:`engine.bundle_contract`)."""
+        rel = self.manifest.graph_table(precision)[graph]
         check_graph_io(self.manifest, self.root, graph, rel, inputs, outputs)
 
     def check_output(self, graph: str, shape: tuple[int, ...]) -> None:
@@ -298,14 +316,14 @@ def _read_manifest(root: Path) -> Any:
 def _check_contents(bundle: Bundle) -> None:
     """Each graph's declared inputs and outputs, the query-side weights and the vocabulary."""
     m = bundle.manifest
-    for fp16, table in ((False, m.graphs), (True, m.fp16_graphs)):
-        for graph, rel in table.items():
+    for precision in ("fp32", "fp16", "int8"):
+        for graph, rel in m.graph_table(precision).items():
             try:
                 inputs, outputs = read_graph_io(bundle.root / rel)
             except (OSError, ValueError) as e:
                 raise GraphContractError(f"{graph} graph {rel} cannot be loaded: it is not a complete ONNX model "
                                          f"({e}); copy or export the bundle again", rel) from e
-            bundle.check_graph(graph, inputs, outputs, fp16)
+            bundle.check_graph(graph, inputs, outputs, precision)
     check_query_weights(m, bundle.root, bundle.tokenizer().vocab_size)
 
 

@@ -5,8 +5,13 @@ Each graph takes and gives named tensors (:data:`GRAPH_IO`) whose axes are the m
     pixels          float (B, 3, image.size, image.size)
     vision_feats    float (B, sizes.vision_tokens, sizes.vision_width)
     target_tokens   float (B, sizes.num_query_tokens, sizes.embed_dim)
-    input_ids, attention_mask  int64 (B, text.max_tokens)
+    input_ids, attention_mask  int64 (B, text.max_tokens); query_cached's may be shorter (the text's real length)
     query_embed, text_embed    float (B, sizes.embed_dim)
+    cross_kv        float (B, C, 2, heads, sizes.vision_tokens, head width): the query path's
+                    cross-attention keys and values of a reference, C cross-attention layers
+
+``query_kv`` and ``query_cached`` are optional and come together: ``query`` split in two at
+what depends on the reference alone, so each edit of the text re-runs only ``query_cached``.
 
 The check runs three times, each as cheap as the moment allows: on the shapes an ONNX file
 declares (when the bundle is loaded: no session), on the shapes a new ONNX Runtime session
@@ -35,6 +40,8 @@ GRAPH_IO: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "target": (("vision_feats",), ("target_tokens",)),
     "query": (("vision_feats", "input_ids", "attention_mask"), ("query_embed",)),
     "text": (("input_ids", "attention_mask"), ("text_embed",)),
+    "query_kv": (("vision_feats",), ("cross_kv",)),
+    "query_cached": (("cross_kv", "input_ids", "attention_mask"), ("query_embed",)),
 }
 
 Dim = tuple[int | None, str | None]  # (the size wanted, None: any; the manifest field that sets it, if one does)
@@ -56,6 +63,7 @@ def _tensors(m: Manifest) -> dict[str, tuple[str, tuple[Dim, ...]]]:
         "attention_mask": ids,
         "query_embed": ("float", (b, e)),
         "text_embed": ("float", (b, e)),
+        "cross_kv": ("float", (b, b, (2, None), b, (s.vision_tokens, "sizes.vision_tokens"), b)),
     }
 
 

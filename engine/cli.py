@@ -24,7 +24,7 @@ from .index_kind import VectorConfig
 from .indexer import IndexConfig, IndexReport, Progress
 from .library import Library, LibraryConfig, SearchResult
 from .resources import default_demo_library_dir, default_library_dir, demo_bundle_dir
-from .runtime import RuntimeConfig
+from .runtime import PRECISIONS, RuntimeConfig
 
 SHOW_SKIPPED = 20
 
@@ -34,7 +34,7 @@ class UsageError(Exception):
 
 
 def _common(p: argparse.ArgumentParser, demo: bool = False, top: bool = False) -> None:
-    """--library, --bundle and --device: before the command (``top``, the main parser, which
+    """--library, --bundle, --device and --precision: before the command (``top``, the main parser, which
     holds the defaults) and after it (each command's parser). A command's parser sets none of
     them unless given, so ``cirsearch --library L index`` keeps L and one after the command wins."""
     if top:
@@ -47,11 +47,14 @@ def _common(p: argparse.ArgumentParser, demo: bool = False, top: bool = False) -
     p.add_argument("--bundle", metavar="PATH", type=Path, default=none,
                    help=f"model bundle folder, or its manifest.json (default: the library's last one{last})")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=auto, help="where the model runs")
+    p.add_argument("--precision", choices=PRECISIONS, default=auto,
+                   help="which of the bundle's graphs run (auto: int8 on the CPU, fp16 on CUDA, where it has them)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cirsearch", description=__doc__.splitlines()[0],
-                                     epilog="--library, --bundle and --device go before or after the command.")
+                                     epilog="--library, --bundle, --device and --precision go before or after "
+                                            "the command.")
     _common(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -173,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _config(args: argparse.Namespace) -> LibraryConfig:
     return LibraryConfig(
-        runtime=RuntimeConfig(device=args.device),
+        runtime=RuntimeConfig(device=args.device, precision=args.precision),
         vectors=VectorConfig(kind=getattr(args, "index_kind", "auto")),
         index=IndexConfig(batch_size=max(1, getattr(args, "batch_size", 16)),
                           raw_pairs=getattr(args, "raw_pairs", None)),
@@ -374,7 +377,8 @@ def _print_status(st) -> None:
     print(f"indexed   {st.indexed} files, {st.photos} distinct photos; {st.pending} waiting")
     print(f"model     {st.bundle}  [{st.bundle_path}]" + ("  (a demo model trained on generated images)"
                                                            if st.demo_model else ""))
-    print(f"device    {st.device}; index {st.index_kind}; text-only search {'yes' if st.has_text_search else 'no'}")
+    print(f"device    {st.device} ({st.precision} graphs); index {st.index_kind}; "
+          f"text-only search {'yes' if st.has_text_search else 'no'}")
     if st.index_rebuilt_because:
         print(f"note      the index was rebuilt from stored vectors: {st.index_rebuilt_because}")
     print(f"votes     {st.votes}")

@@ -17,7 +17,8 @@ from .errors import ManifestError
 
 FORMAT = "cirsearch-bundle"
 FORMAT_VERSION = 1
-GRAPH_NAMES = ("vision", "target", "query", "text")
+GRAPH_NAMES = ("vision", "target", "query", "text", "query_kv", "query_cached")
+PAIRED_GRAPHS = ("query_kv", "query_cached")  # optional, but one is of no use without the other
 REQUIRED_GRAPHS = ("vision", "target", "query")
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -90,13 +91,19 @@ def validate_manifest(d: Any) -> None:
     for g in REQUIRED_GRAPHS:
         if g not in graphs:
             raise ManifestError(f"is missing: a bundle needs the {', '.join(REQUIRED_GRAPHS)} graphs", f"graphs.{g}")
-    _graphs(_opt(d, "fp16_graphs", "fp16_graphs", "object") or {}, "fp16_graphs", files)
+    for g, other in (PAIRED_GRAPHS, PAIRED_GRAPHS[::-1]):
+        if g in graphs and other not in graphs:
+            raise ManifestError(f"is missing: the {g} graph comes with a {other} graph", f"graphs.{other}")
+    for table in ("fp16_graphs", "int8_graphs"):  # other precisions of graphs the bundle has in float32
+        _graphs(_opt(d, table, table, "object") or {}, table, files, graphs)
     _listed(d["text"]["vocab"], "text.vocab", files)
     weights = _opt(d, "query_weights", "query_weights", "text")
     if weights is not None:
         _listed(weights, "query_weights", files)
-    for key in ("parent", "parity", "extra"):
+    for key in ("parent", "parity", "extra", "int8_check"):
         _opt(d, key, key, "object")
+    if d.get("int8_graphs"):
+        _int8_check(_req(d, "int8_check", "int8_check", "object"))
     _opt(d, "target_side", "target_side", "text")
 
 
@@ -127,6 +134,13 @@ def _text(text: dict) -> None:
         _check(tok, f"text.extra_special_tokens[{i}]", "text")
 
 
+def _int8_check(check: dict) -> None:
+    """int8 graphs come with the agreement with float32 measured when they were made (trainer.quantize)."""
+    for key in ("figures", "thresholds"):
+        for name, v in _req(check, key, f"int8_check.{key}", "object").items():
+            _check(v, f"int8_check.{key}.{name}", "number")
+
+
 def _file_entry(rel: str, meta: Any) -> None:
     path = f"files[{json.dumps(rel)}]"
     p = PurePosixPath(rel)
@@ -138,10 +152,13 @@ def _file_entry(rel: str, meta: Any) -> None:
     _opt(meta, "bytes", f"{path}.bytes", "bytes")
 
 
-def _graphs(graphs: dict, path: str, files: dict) -> None:
+def _graphs(graphs: dict, path: str, files: dict, float32: dict | None = None) -> None:
     for name, rel in graphs.items():
         if name not in GRAPH_NAMES:
             raise ManifestError(f"names an unknown graph (this version knows {', '.join(GRAPH_NAMES)})",
+                                f"{path}.{name}")
+        if float32 is not None and name not in float32:
+            raise ManifestError(f"names a {name} graph, but graphs has no float32 {name} graph beside it",
                                 f"{path}.{name}")
         _listed(_check(rel, f"{path}.{name}", "text"), f"{path}.{name}", files)
 

@@ -46,6 +46,7 @@ class LibraryStatus:
     bundle_path: str
     demo_model: bool
     device: str
+    precision: str  # of the graphs that run: "fp32", "int8", "fp16", or e.g. "int8 (query fp32)"
     has_text_search: bool
     index_kind: str
     index_rebuilt_because: str | None
@@ -58,7 +59,8 @@ class LibraryStatus:
             "pending": self.pending, "skipped": self.skipped,
             "skipped_files": [{"path": p, "reason": r} for p, r in self.skipped_files],
             "bundle": self.bundle, "bundle_path": self.bundle_path, "demo_model": self.demo_model,
-            "device": self.device, "text_search": self.has_text_search, "index_kind": self.index_kind,
+            "device": self.device, "precision": self.precision, "text_search": self.has_text_search,
+            "index_kind": self.index_kind,
             "index_rebuilt_because": self.index_rebuilt_because, "votes": self.votes,
             "schema_version": self.schema_version,
         }

@@ -62,12 +62,13 @@ def runtime_device(device: str) -> str:
 
 
 def open_bundle(path: str | Path, device: str = "auto", threads: int = 0, batch_size: int = 128,
-                num_workers: int = 0) -> BundleEncoder:
-    """Load and verify a bundle and create its vision, target and query sessions;
-    a bad bundle is a ``RunError`` naming the file at fault."""
+                num_workers: int = 0, precision: str = "auto") -> BundleEncoder:
+    """Load and verify a bundle and create its vision, target and query sessions (``precision``:
+    as the engine picks, or fp32, int8, fp16); a bad bundle is a ``RunError`` naming the file at fault."""
     try:
         bundle = load_bundle(path)
-        enc = Encoders(bundle, RuntimeConfig(device=runtime_device(device), threads=threads or 0))
+        enc = Encoders(bundle, RuntimeConfig(device=runtime_device(device), threads=threads or 0,
+                                             precision=precision))
         for g in ("vision", "target", "query"):
             enc.session(g)
     except (BundleError, ValueError) as e:

@@ -12,10 +12,10 @@ import sys
 from typing import Sequence
 
 from trainer.commands import eval as eval_command
-from trainer.commands import export, import_qure, mine, personalize, pretrain, train
+from trainer.commands import export, import_qure, mine, personalize, pretrain, quantize, train
 
 # Subcommand modules, in the order ``--help`` lists them.
-COMMANDS = (import_qure, export, pretrain, train, eval_command, mine, personalize)
+COMMANDS = (import_qure, export, quantize, pretrain, train, eval_command, mine, personalize)
 
 
 def build_parser() -> argparse.ArgumentParser:

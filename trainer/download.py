@@ -101,6 +101,16 @@ class _Pins:
         atomic_write_text(self.path, json.dumps(self.data, indent=2, sort_keys=True), durable=True)
 
 
+def cached(remote: RemoteFile, cache_dir: str | Path | None = None) -> Path | None:
+    """The complete, verified copy of ``remote`` in the cache, or None; never touches the network."""
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    dest = cache / remote.filename
+    if not dest.is_file():
+        return None
+    expected = remote.sha256 or _Pins(cache / "pins.json").get(remote.url)
+    return dest if expected is None or _digests(dest)[0] == expected else None
+
+
 def download(
     remote: RemoteFile,
     cache_dir: str | Path | None = None,
@@ -123,8 +133,7 @@ def download(
     pins = _Pins(cache / "pins.json")
     expected = remote.sha256 or pins.get(remote.url)
     if dest.is_file():
-        sha, _ = _digests(dest)
-        if expected is None or sha == expected:
+        if cached(remote, cache) is not None:
             return dest
         dest.unlink()  # a stale or altered copy: fetch again
     part = dest.with_name(dest.name + ".part")

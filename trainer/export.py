@@ -27,12 +27,16 @@ from torch import nn
 from engine.bundle import GRAPH_IO, Bundle, Manifest, ModelInfo, Sizes, file_entries, load_bundle, write_manifest
 from engine.text import Tokenizer
 
+from . import export_cached
+from .export_cached import CACHED_GRAPHS, QueryCached, QueryKV
 from .model import QuReModel
 
 OPSET = 17
 # Max abs difference ORT vs PyTorch allowed per output (float32 graphs / float16 graphs).
-TOLERANCE = {"vision": 1e-3, "target": 1e-4, "query": 1e-4, "text": 1e-4}
-TOLERANCE_FP16 = {"vision": 0.15, "target": 2e-2, "query": 2e-2, "text": 2e-2}
+TOLERANCE = {"vision": 1e-3, "target": 1e-4, "query": 1e-4, "text": 1e-4, **export_cached.TOLERANCE}
+TOLERANCE_FP16 = {"vision": 0.15, "target": 2e-2, "query": 2e-2, "text": 2e-2, **export_cached.TOLERANCE_FP16}
+# The graphs a personalized child bundle exports afresh (its query side); it shares the others.
+QUERY_SIDE_GRAPHS = ("query", *CACHED_GRAPHS)
 
 
 class ExportError(Exception):
@@ -92,7 +96,8 @@ class _Half(nn.Module):
         return self.inner(*args).float()
 
 
-_WRAPPERS = {"vision": _Vision, "target": _Target, "query": _Query, "text": _Text}
+_WRAPPERS = {"vision": _Vision, "target": _Target, "query": _Query, "text": _Text, "query_kv": QueryKV,
+             "query_cached": QueryCached}
 
 
 def example_inputs(model: QuReModel, name: str, batch: int, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
@@ -116,6 +121,12 @@ def example_inputs(model: QuReModel, name: str, batch: int, gen: torch.Generator
         return (torch.randn(batch, T, Dv, generator=gen), *text())
     if name == "text":
         return text()
+    if name == "query_kv":
+        return (torch.randn(batch, T, Dv, generator=gen),)
+    if name == "query_cached":
+        with torch.no_grad():
+            kv = model.query_cross_kv(torch.randn(batch, T, Dv, generator=gen))  # (B, C, 2, h, T, d)
+        return (kv, *text())
     raise ValueError(name)
 
 
@@ -130,6 +141,8 @@ def _graph_param_bytes(model: QuReModel, name: str, dtype_bytes: int = 4) -> int
         "vision": [model.vision, model.ln_vision],
         "target": [model.qformer, model.vision_proj],
         "query": [model.qformer_query or model.qformer, model.text_proj_query or model.text_proj],
+        "query_kv": [model.qformer_query or model.qformer],
+        "query_cached": [model.qformer_query or model.qformer, model.text_proj_query or model.text_proj],
         "text": [model.qformer, model.text_proj],
     }[name]
     n = sum(p.numel() for m in parts for p in m.parameters())
@@ -142,6 +155,8 @@ def _export_graph(
     """Export one graph; return the relative paths of the files written."""
     inputs, outputs = GRAPH_IO[name]
     dyn = {n: {0: "batch"} for n in (*inputs, *outputs)}
+    if name == "query_cached":
+        dyn.update(export_cached.TEXT_AXES)
     options = dict(dynamo=False, opset_version=OPSET, input_names=list(inputs), output_names=list(outputs),
                    dynamic_axes=dyn, do_constant_folding=True)
     target = out_dir / rel
@@ -204,6 +219,7 @@ class ExportOptions:
     export_batch: int = 2
     check_batch: int = 3
     seed: int = 0
+    cached_query: bool = True  # query_kv + query_cached: a keystroke re-runs only what the text changed
 
 
 def export_bundle(
@@ -244,8 +260,9 @@ def export_bundle(
         parity: dict[str, float] = {}
         gen = torch.Generator().manual_seed(options.seed)
         names = ["vision", "target", "query"] + (["text"] if options.text_graph else [])
+        names += list(CACHED_GRAPHS) if options.cached_query else []
         for name in names:
-            if reuse_from is not None and name != "query":
+            if reuse_from is not None and name not in QUERY_SIDE_GRAPHS:
                 if not reuse_from.has_graph(name):
                     continue
                 rel = reuse_from.manifest.graphs[name]
@@ -285,13 +302,21 @@ def export_bundle(
                         f"(tolerance {TOLERANCE_FP16[name]:g})"
                     )
                 fp16_graphs[name], parity[f"fp16_{name}"] = hrel, hdiff
+        if options.cached_query:  # the chain at the text's real length against the full query
+            diff = export_cached.check_cached_path(model, work / graphs["query_kv"], work / graphs["query_cached"],
+                                                   example_inputs(model, "query", options.check_batch, gen),
+                                                   _ort_session)
+            if not diff <= TOLERANCE["query"]:
+                raise ExportError(f"query_kv + query_cached on trimmed text differ from the PyTorch query by "
+                                  f"{diff:.3g} (tolerance {TOLERANCE['query']:g})")
+            parity["query_cached_trimmed"] = diff
         shutil.copy2(vocab_path, work / "vocab.txt")
         files.append("vocab.txt")
         query_weights = None
         if reuse_from is not None:
             query_weights = reuse_from.manifest.query_weights
             for name, rel in reuse_from.manifest.fp16_graphs.items():
-                if name != "query":
+                if name not in QUERY_SIDE_GRAPHS:
                     for f in _files_of(reuse_from.manifest, rel):
                         (work / f).parent.mkdir(parents=True, exist_ok=True)
                         _link_or_copy(reuse_from.root / f, work / f)
@@ -370,6 +395,7 @@ def manifest_summary(bundle: Bundle) -> str:
             "model": m.model.to_json(),
             "graphs": m.graphs,
             "fp16_graphs": m.fp16_graphs,
+            "int8_graphs": m.int8_graphs,
             "parity_max_abs_diff": m.parity,
             "bytes": total,
             "target_side": m.target_side,

@@ -19,14 +19,20 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 REPORTED = {"R@10": 76.33, "P@5": 49.63, "map@10": 52.21}
 
 
-def test_the_shipped_demo_model_reaches_the_reported_figures_on_a_fresh_world(tmp_path):
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    # the test split depends on the seed and the eval sizes only, not on the train split's size
+    return generate(WorldConfig(seed=7, train_images=18, train_triplets=3), tmp_path_factory.mktemp("w") / "world")
+
+
+# fp32: the figures as exported; int8: the graphs a CPU runs (README "Precision": within a point of fp32)
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_the_shipped_demo_model_reaches_the_reported_figures_on_a_fresh_world(world, tmp_path, precision):
     bundle = demo_bundle_dir()
     assert bundle is not None, "resources/demo-bundle is missing"
-    # the test split depends on the seed and the eval sizes only, not on the train split's size
-    world = generate(WorldConfig(seed=7, train_images=18, train_triplets=3), tmp_path / "world")
     out = tmp_path / "m.json"
     assert main(["eval", "--bundle", str(bundle), "--dataset", "fashioniq", "--data-root", str(world),
-                 "--split", "test", "--json", str(out), "--threads", "1"]) == 0
+                 "--split", "test", "--json", str(out), "--threads", "1", "--precision", precision]) == 0
     got = json.loads(out.read_text())["metrics"]
     for k, want in REPORTED.items():
         assert got[k] == pytest.approx(want, abs=1.0), k  # 1 point: a tie decided otherwise by another CPU

@@ -58,12 +58,14 @@ def test_manifest_records_contract(tiny_bundle, tiny_vocab):
     assert m["sizes"] == {"embed_dim": 128, "num_query_tokens": 8, "vision_tokens": 37, "vision_width": 128}
     assert m["image"]["size"] == 96 and m["image"]["pad_ratio"] == 1.25 and m["image"]["resize"] == "bicubic"
     assert m["text"]["max_tokens"] == 32 and m["text"]["vocab"] == "vocab.txt"
-    assert set(m["graphs"]) == {"vision", "target", "query", "text"}
+    assert set(m["graphs"]) == {"vision", "target", "query", "text", "query_kv", "query_cached"}
     assert set(m["files"]) == {
         "vision.onnx",
         "target.onnx",
         "query.onnx",
         "text.onnx",
+        "query_kv.onnx",
+        "query_cached.onnx",
         "vocab.txt",
         "weights/query_side.npz",
     }
@@ -115,7 +117,7 @@ def test_external_data_in_own_folder_and_fp16(tiny_model, tiny_vocab, tmp_path):
     )
     assert b.manifest.graphs["vision"] == "vision/vision.onnx"
     assert sorted(p.name for p in (out / "vision").iterdir()) == ["vision.onnx", "vision.onnx.data"]
-    assert set(b.manifest.fp16_graphs) == {"vision", "target", "query"}
+    assert set(b.manifest.fp16_graphs) == {"vision", "target", "query", "query_kv", "query_cached"}
     assert "vision/vision.onnx.data" in b.manifest.files
     feats = np.random.default_rng(0).standard_normal((2, 37, 128)).astype(np.float32)
     full = _session(b.graph_path("target")).run(None, {"vision_feats": feats})[0]
@@ -175,6 +177,6 @@ def test_child_bundle_replaces_only_the_query_graph(tiny_bundle, tiny_vocab, tmp
     pm, cm = parent.manifest, child.manifest
     assert child.target_side == parent.target_side
     changed = {f for f in pm.files if pm.files[f]["sha256"] != cm.files[f]["sha256"]}
-    assert changed == {"query.onnx"} and set(cm.files) == set(pm.files)
+    assert changed == {"query.onnx", "query_kv.onnx", "query_cached.onnx"} and set(cm.files) == set(pm.files)
     assert cm.parent["query_sha256"] == parent.query_sha256
     assert cm.parity["query"] < 1e-4

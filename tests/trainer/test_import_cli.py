@@ -56,7 +56,7 @@ def test_import_writes_a_bundle_matching_pytorch(files, capsys):
     text = capsys.readouterr().out
     assert "mapped" in text and "unused" in text and "captioning LM head" in text
     b = load_bundle(out)
-    assert set(b.manifest.graphs) == {"vision", "target", "query", "text"}
+    assert set(b.manifest.graphs) == {"vision", "target", "query", "text", "query_kv", "query_cached"}
     # the bundle computes what the imported PyTorch model computes
     model, _ = import_files(checkpoint=files / "model.pth", blip2=files / "blip2_pretrained_vitL.pth", base=SMALL_BASE)
     feats = np.random.default_rng(0).standard_normal((2, 37, 128)).astype(np.float32)
@@ -89,6 +89,17 @@ def test_wrong_vocabulary_is_refused(files, capsys):
 def test_offline_without_vit_says_what_to_pass(files):
     with pytest.raises(SystemExit, match="BLIP-2 pretrained"):
         _import(files, "--offline", blip2=False)
+
+
+def test_offline_uses_files_saved_in_the_cache_by_hand(files, capsys):
+    """What the offline message says to do works: save the file in the cache, run again with --offline."""
+    cache = files / "cache"
+    with pytest.raises(SystemExit, match="blip2_pretrained_vitL.pth"):
+        _import(files, "--offline", "--cache-dir", str(cache), blip2=False)
+    cache.mkdir()
+    (cache / "blip2_pretrained_vitL.pth").write_bytes((files / "blip2_pretrained_vitL.pth").read_bytes())
+    assert _import(files, "--offline", "--cache-dir", str(cache), blip2=False) == 0
+    assert load_bundle(files / "b").manifest.graphs["vision"]
 
 
 @pytest.fixture()

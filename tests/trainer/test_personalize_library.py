@@ -51,11 +51,11 @@ def test_child_bundle_swaps_in_without_reindexing_and_rolls_back(voted_library, 
     before, parent_root = _rankings(folder, demo)
     res = personalize_library(folder, tmp_path / "child", PersonalizeConfig(max_epochs=3, lr=1e-3))
     parent, child = load_bundle(tiny_bundle), load_bundle(res.bundle)
-    # only query.onnx is new; the target side (and so the index) is the parent's
+    # only the query side (query.onnx and its cached pair) is new; the target side (and so the index) is the parent's
     assert child.target_side == parent.target_side
     assert {
         f for f in child.manifest.files if child.manifest.files[f]["sha256"] != parent.manifest.files[f]["sha256"]
-    } == {"query.onnx"}
+    } == {"query.onnx", "query_kv.onnx", "query_cached.onnx"}
     assert child.manifest.parent["path"] == str(parent.root.absolute())
     rep = child.manifest.extra["personalization"]
     assert rep["pairs_train"] > 0 and rep["votes"] == sum(min(8, 12) for _ in demo.queries)

@@ -50,6 +50,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--circo-submission", type=Path, default=None, metavar="OUTDIR",
                    help="CIRCO: write OUTDIR/circo_submission_<split>.json for the evaluation server")
     p.add_argument("--json", type=Path, default=None, help="also write the metrics here")
+    p.add_argument("--precision", choices=("auto", "fp32", "int8", "fp16"), default="auto",
+                   help="with --bundle: which graphs run (auto: int8 on the CPU, fp16 on CUDA, where the bundle "
+                        "has them, as the app does)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--num-workers", type=int, default=0, help="DataLoader workers decoding images (large sets)")
     add_device(p)
@@ -99,7 +102,8 @@ def _open_bundle(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
     """(encoder, tokenizer, image spec, options) of a bundle's ONNX graphs (scores on the CPU)."""
     from trainer.bundle_eval import open_bundle  # loads ONNX Runtime: only for --bundle
 
-    enc = open_bundle(args.bundle, args.device, args.threads or 0, args.batch_size, args.num_workers)
+    enc = open_bundle(args.bundle, args.device, args.threads or 0, args.batch_size, args.num_workers, args.precision)
+    print(f"bundle graphs: {enc.encoders.precision} on {enc.encoders.device}", file=sys.stderr)
     opt = EvalOptions(batch_size=args.batch_size, num_workers=args.num_workers)
     return enc, enc.bundle.tokenizer(), enc.bundle.manifest.image, opt
 

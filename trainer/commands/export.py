@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from engine.bundle import ModelInfo
+from trainer.commands.quantize import add_int8, add_int8_arguments
 from trainer.export import ExportError, ExportOptions, export_bundle, manifest_summary
 from trainer.run import load_model
 
@@ -24,6 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--demo", action="store_true", help="mark as a demo model trained on generated images")
     p.add_argument("--fp16", action="store_true", help="also write half-precision graphs for GPUs")
     p.add_argument("--no-text", action="store_true", help="skip the text-only graph")
+    p.add_argument("--int8", action="store_true",
+                   help="also write int8 graphs for CPUs if they pass their check (see cirsearch-train quantize)")
+    add_int8_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,4 +51,4 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(manifest_summary(bundle))
-    return 0
+    return add_int8(bundle, args) if args.int8 else 0

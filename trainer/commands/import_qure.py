@@ -20,12 +20,14 @@ from pathlib import Path
 
 from engine.bundle import ModelInfo, sha256_file
 from engine.text import Tokenizer
+from trainer.commands.quantize import add_int8, add_int8_arguments
 from trainer.download import (
     BERT_VOCAB,
     BLIP2_VITL,
     CLIP_VITL,
     DownloadError,
     RemoteFile,
+    cached,
     default_cache_dir,
     download,
 )
@@ -47,6 +49,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", default="qure-blip2-vitl", help="model name recorded in the manifest")
     p.add_argument("--fp16", action="store_true", help="also write half-precision graphs for GPUs")
     p.add_argument("--no-text", action="store_true", help="skip the text-only graph")
+    p.add_argument("--int8", action="store_true",
+                   help="also write int8 graphs for CPUs if they pass their check (see cirsearch-train quantize)")
     p.add_argument("--offline", action="store_true", help="never download; fail if a file is missing")
     p.add_argument("--cache-dir", type=Path, help="where downloads go (default: the user cache dir)")
     p.add_argument(
@@ -54,6 +58,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )  # base URL serving the same file names (tests, air-gapped mirrors)
     p.add_argument("--base-config", default="vitl", help=argparse.SUPPRESS)  # head counts for non-standard sizes
     p.add_argument("--out-run", type=Path, help="also write a training run dir (to fine-tune with train --init)")
+    add_int8_arguments(p)
     p.add_argument("--progress-json", action="store_true",
                    help="report steps, download bytes and failed downloads as JSON lines on stderr (for programs)")
     p.add_argument(
@@ -89,7 +94,11 @@ def _fetch_all(remotes: list[RemoteFile], args) -> dict[str, Path]:
     if not remotes:
         return {}
     cache = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
-    if args.offline:
+    if args.offline:  # files saved in the cache by hand count; nothing is fetched
+        found = {r.filename: cached(r, cache) for r in remotes}
+        remotes = [r for r in remotes if found[r.filename] is None]
+        if not remotes:
+            return {name: path for name, path in found.items() if path is not None}
         names = " and ".join(r.description for r in remotes)
         raise SystemExit(f"error: {names} {'is' if len(remotes) == 1 else 'are'} needed; pass "
                          f"{'it' if len(remotes) == 1 else 'them'} explicitly, or save "
@@ -180,5 +189,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(manifest_summary(bundle))
+    if args.int8:
+        _event(args, "step", step="quantize")
+        if add_int8(bundle, args):
+            return 1
     _event(args, "done", bundle=str(bundle.root))
     return 0

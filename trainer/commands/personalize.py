@@ -73,12 +73,14 @@ def run(args: argparse.Namespace) -> int:
     r = res.report
     if args.json:
         print(json.dumps({"bundle": str(res.bundle), "base": str(res.base), "activated": res.activated,
-                          **res.info.__dict__, **r.to_json()}))
+                          "int8": res.int8, **res.info.__dict__, **r.to_json()}))
         return 0
     fmt = lambda x: "-" if x is None else f"{x:.3f}"  # noqa: E731
     print(f"{res.info.votes} votes -> {r.pairs_train} training pairs, {r.pairs_held_out} held out "
           f"({res.info.dropped_pairs} dropped: photo or reference gone)")
     print(f"held-out pairwise accuracy: before {fmt(r.before)}, after {fmt(r.after)} (epoch {r.best_epoch} of "
           f"{r.epochs_run}, {r.seconds:.1f} s)")
+    if res.int8:
+        print(res.int8)
     print(f"wrote {res.bundle}" + ("; the library now uses it (no re-indexing)" if res.activated else ""))
     return 0

@@ -118,9 +118,21 @@ class BertAttention(nn.Module):
         B, T, H = x.shape
         return x.reshape(B, T, self.heads, H // self.heads).transpose(1, 2)  # (B, h, T, d)
 
-    def forward(self, x: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        """x (B, T, H), kv (B, S, Dkv), mask additive (B, 1, 1, S) or None -> (B, T, H)."""
-        q, k, v = self._split(self.q(x)), self._split(self.k(kv)), self._split(self.v(kv))
+    def keys_values(self, kv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """kv (B, S, Dkv) -> keys and values, each (B, h, S, d)."""
+        return self._split(self.k(kv)), self._split(self.v(kv))
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        kv: torch.Tensor | None,
+        mask: torch.Tensor | None,
+        given: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """x (B, T, H), kv (B, S, Dkv), mask additive (B, 1, 1, S) or None -> (B, T, H).
+        ``given``: the keys and values (B, h, S, d) of ``kv`` computed before (then ``kv`` is unused)."""
+        q = self._split(self.q(x))
+        k, v = given if given is not None else self.keys_values(kv)
         p = self.dropout if self.training else 0.0
         if mask is not None:
             mask = mask.to(q.dtype)
@@ -158,16 +170,26 @@ class QFormerLayer(nn.Module):
         self.ffn_query = BertFFN(H, cfg.intermediate, cfg.eps, cfg.dropout)
 
     def forward(
-        self, x: torch.Tensor, mask: torch.Tensor | None, n_query: int, image: torch.Tensor | None
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None,
+        n_query: int,
+        image: torch.Tensor | None,
+        image_kv: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """``image_kv`` (B, 2, h, S, d): this layer's cross-attention keys and values of the
+        image, computed before (then ``image`` is not needed)."""
         a = self.self_attn(x, x, mask)  # (B, n_query + L, H)
         if n_query == 0:
             return self.ffn_text(a)
         q = a[:, :n_query]
         if self.cross_attn is not None:
-            if image is None:
+            if image_kv is not None:
+                q = self.cross_attn(q, None, None, (image_kv[:, 0], image_kv[:, 1]))
+            elif image is None:
                 raise ValueError("a cross-attention layer needs the image features")
-            q = self.cross_attn(q, image, None)
+            else:
+                q = self.cross_attn(q, image, None)
         out = self.ffn_query(q)
         if a.shape[1] > n_query:
             out = torch.cat([out, self.ffn_text(a[:, n_query:])], dim=1)
@@ -213,11 +235,14 @@ class QFormer(nn.Module):
         attention_mask: torch.Tensor | None = None,
         query_embeds: torch.Tensor | None = None,
         image: torch.Tensor | None = None,
+        image_kv: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Returns the last hidden states (B, Q + L, H).
 
         ``attention_mask`` covers the text only (1 = token, 0 = padding); query
-        positions are always attended.
+        positions are always attended. ``image_kv`` (B, C, 2, h, S, d), from
+        :meth:`cross_keys_values`, stands for ``image``: the cross-attention layers then
+        skip their key and value projections.
         """
         x = self.embeddings(input_ids, query_embeds)
         n_query = 0 if query_embeds is None else query_embeds.shape[1]
@@ -228,9 +253,20 @@ class QFormer(nn.Module):
                 ones = torch.ones(full.shape[0], n_query, dtype=x.dtype, device=x.device)
                 full = torch.cat([ones, full], dim=1)  # (B, Q + L)
             mask = ((1.0 - full) * MASK_VALUE)[:, None, None, :]  # (B, 1, 1, Q + L)
+        c = 0
         for layer in self.layers:
-            x = layer(x, mask, n_query, image)
+            kv = None
+            if image_kv is not None and layer.cross_attn is not None:
+                kv, c = image_kv[:, c], c + 1  # (B, 2, h, S, d)
+            x = layer(x, mask, n_query, image, kv)
         return x
+
+    def cross_keys_values(self, image: torch.Tensor) -> torch.Tensor:
+        """The image's keys and values of every cross-attention layer, which depend on
+        the image alone: (B, S, Dv) -> (B, C, 2, h, S, d), C cross-attention layers."""
+        kv = [torch.stack(layer.cross_attn.keys_values(image), dim=1)  # (B, 2, h, S, d)
+              for layer in self.layers if layer.cross_attn is not None]
+        return torch.stack(kv, dim=1)  # (B, C, 2, h, S, d)
 
 
 def init_bert_weights(module: nn.Module, std: float = 0.02) -> None:

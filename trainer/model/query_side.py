@@ -39,6 +39,17 @@ class QuerySide(nn.Module):
         """Reference features (B, T, Dv) + text (B, L) -> (B, E), L2-normalized."""
         return compose_query(self.qformer, self.query_tokens, self.text_proj, feats, input_ids, attention_mask)
 
+    def query_cross_kv(self, feats: torch.Tensor) -> torch.Tensor:
+        """(B, T, Dv) -> (B, C, 2, h, T, d), as :meth:`QuReModel.query_cross_kv`."""
+        return self.qformer.cross_keys_values(feats)
+
+    def query_from_cross_kv(
+        self, cross_kv: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """-> (B, E), as :meth:`QuReModel.query_from_cross_kv`."""
+        return compose_query(self.qformer, self.query_tokens, self.text_proj, None, input_ids, attention_mask,
+                             cross_kv)
+
     @classmethod
     def from_model(cls, model: QuReModel) -> "QuerySide":
         """A copy of the model's query path (its split copy if it has one)."""

@@ -8,6 +8,10 @@ One entry point per path, each matching a graph of the model bundle:
 - ``query_from_features(feats, ids, mask)``      -> (B,E)   queries + text through the Q-Former
                                                               (queries cross-attend the reference),
                                                               text_proj per query output, mean, L2
+- ``query_cross_kv(feats)``                      (B,T,Dv)  -> (B,C,2,h,T,d) the query path's cross-attention
+                                                              keys and values of the reference (they depend
+                                                              on it alone: computed once per reference)
+- ``query_from_cross_kv(kv, ids, mask)``         -> (B,E)   ``query_from_features`` with those given
 - ``encode_text(ids, mask)``                     -> (B,E)   BLIP-2 text-only [CLS] through text_proj
 - ``encode_target(pixels)`` / ``encode_query(pixels, ids, mask)`` compose the above.
 
@@ -74,9 +78,26 @@ class QuReModel(nn.Module):
         self, feats: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
     ) -> torch.Tensor:
         """Reference features (B, T, Dv) + text (B, L) -> (B, E), L2-normalized."""
-        qformer = self.qformer_query if self.qformer_query is not None else self.qformer
-        text_proj = self.text_proj_query if self.text_proj_query is not None else self.text_proj
+        qformer, text_proj = self._query_path()
         return compose_query(qformer, self.query_tokens, text_proj, feats, input_ids, attention_mask)
+
+    def query_cross_kv(self, feats: torch.Tensor) -> torch.Tensor:
+        """Reference features (B, T, Dv) -> the query path's cross-attention keys and
+        values (B, C, 2, h, T, d): what of the query depends on the reference alone."""
+        return self._query_path()[0].cross_keys_values(feats)
+
+    def query_from_cross_kv(
+        self, cross_kv: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """:meth:`query_from_features` from :meth:`query_cross_kv`'s keys and values -> (B, E)."""
+        qformer, text_proj = self._query_path()
+        return compose_query(qformer, self.query_tokens, text_proj, None, input_ids, attention_mask, cross_kv)
+
+    def _query_path(self) -> tuple[QFormer, nn.Linear]:
+        """The Q-Former and text_proj of the query path (the split copies if there are)."""
+        if self.qformer_query is not None and self.text_proj_query is not None:
+            return self.qformer_query, self.text_proj_query
+        return self.qformer, self.text_proj
 
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Text only (BLIP-2 ITC text path): [CLS] -> text_proj -> L2. (B, L) -> (B, E)."""
@@ -111,15 +132,20 @@ def compose_query(
     qformer: QFormer,
     query_tokens: torch.Tensor,
     text_proj: nn.Linear,
-    feats: torch.Tensor,
+    feats: torch.Tensor | None,
     input_ids: torch.Tensor,
     attention_mask: torch.Tensor,
+    cross_kv: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """QuRe's query: queries + text through the Q-Former (queries cross-attend the
-    reference features), text_proj on each query output, mean, L2. -> (B, E)"""
+    reference features), text_proj on each query output, mean, L2. -> (B, E)
+
+    ``cross_kv`` (B, C, 2, h, T, d): the reference's cross-attention keys and values
+    (``QFormer.cross_keys_values(feats)``) instead of ``feats``. The text may be of any
+    length L: padding positions are masked out, so trimming it changes nothing."""
     nq = query_tokens.shape[1]
-    queries = query_tokens.expand(feats.shape[0], -1, -1)  # (B, Q, H)
-    h = qformer(input_ids, attention_mask, queries, feats)  # (B, Q + L, H)
+    queries = query_tokens.expand((feats if feats is not None else input_ids).shape[0], -1, -1)  # (B, Q, H)
+    h = qformer(input_ids, attention_mask, queries, feats, cross_kv)  # (B, Q + L, H)
     q = text_proj(h[:, :nq]).mean(dim=1)  # (B, E)
     return F.normalize(q, dim=-1)
 

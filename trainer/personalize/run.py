@@ -1,7 +1,10 @@
 """Personalize a library's model: votes -> pairs -> fine-tuned query side -> child bundle.
 
 The child bundle copies every file of its base bundle except ``query.onnx``, so the
-index stays valid and the switch is instant. Training always starts from the base
+index stays valid and the switch is instant. When the base has int8 graphs, the child
+takes them too and gets an int8 query graph of its own, checked against its float32 one
+on the library's photos as ``cirsearch-train quantize`` checks (refused: the child runs
+float32). Training always starts from the base
 model's query-side weights with all votes so far (a second personalization replaces
 the first instead of stacking on it); the manifest's ``parent`` names the base bundle,
 which a rollback switches back to.
@@ -16,6 +19,8 @@ from typing import Callable
 
 from engine.bundle import Bundle, ModelInfo, find_base, load_bundle
 from engine.preferences import split_held_out
+from trainer.calibration import CalibrationError, generated_calibration, library_calibration, photo_paths
+from trainer.quantize import QuantizeConfig, QuantizeRefused, quantize_bundle
 
 from .collect import CollectInfo, collect
 from .train import PersonalizeConfig, PersonalizeReport, train_query_side
@@ -32,6 +37,7 @@ class PersonalizeResult:
     report: PersonalizeReport
     info: CollectInfo
     activated: bool
+    int8: str | None = None  # what became of the child's int8 graphs (None: the base has none)
 
 
 def base_bundle(bundle: Bundle) -> Bundle:
@@ -98,11 +104,33 @@ def personalize_library(
             extra={"personalization": info_json},
             reuse_from=base,
         )
+        child, int8 = int8_child(child, base, photo_paths(lib))
         if activate:
             lib.use_bundle(child)
-        return PersonalizeResult(child.root, base.root, report, info, activate)
+        return PersonalizeResult(child.root, base.root, report, info, activate, int8)
     finally:
         lib.close()
+
+
+def int8_child(child: Bundle, base: Bundle, photos: list[str],
+               cfg: QuantizeConfig | None = None) -> tuple[Bundle, str | None]:
+    """The child with the base's int8 graphs and int8 query-side graphs of its own, if they pass
+    their check on ``photos`` (the library's; generated images while it has too few), and what
+    became of them (None: the base has no int8 graphs)."""
+    if not base.manifest.int8_graphs:
+        return child, None
+    cfg = cfg or QuantizeConfig()
+    try:
+        cal = library_calibration(child, photos, cfg.calibration, cfg.seed)
+    except CalibrationError:  # too few photos yet: the generated ones
+        cal = generated_calibration(child, cfg.calibration, cfg.seed)
+    try:
+        child, report = quantize_bundle(child, cal, cfg, reuse=base)
+    except QuantizeRefused as e:
+        return child, f"int8 refused, the personalized model runs in float32: {e}"
+    f = report.figures
+    return child, (f"int8 graphs checked on {cal.to_json()['images']} {cal.source} photos: query cosine "
+                   f"{f['query_cosine']:.4f}, top-10 overlap {f['overlap_int8_index']:.3f}")
 
 
 def rollback(folder: str | Path) -> Path:
