@@ -2,7 +2,11 @@
 
 Progress comes from the indexer's thread after every photo; :class:`IndexJob` passes on
 at most ten reports a second (and always the last) to the GUI thread. While paused the
-indexer waits between photos, keeping what it has committed; cancel keeps it too.
+indexer waits between photos, keeping what it has committed; cancel keeps it too. The
+time paused is taken out of the reports (``app.state.progress.PausedTime``), so the rate
+after Resume is that of the time it ran. While it runs, the library's status is read
+again at the first report (the new folder is listed at once) and then about once a
+second (``status``: the photo count grows as batches are committed).
 GUI-thread-only, except ``_run`` and ``_progress`` (the indexing thread).
 """
 
@@ -15,7 +19,7 @@ from typing import Callable, Sequence
 
 from PySide6.QtCore import QObject, Signal
 
-from app.state.progress import Throttle
+from app.state.progress import PausedTime, Throttle
 from engine.indexer import Control, IndexReport, Progress
 
 from .host import LibraryHost
@@ -27,13 +31,17 @@ class IndexJob(QObject):
     paused_changed = Signal(bool)
     finished = Signal(object)  # IndexReport
     failed = Signal(object)  # the exception
+    status = Signal(object)  # LibraryStatus read while the run goes on
 
     def __init__(self, host: LibraryHost, parent: QObject | None = None, *,
-                 clock: Callable[[], float] = time.monotonic, interval_s: float = 0.1):
+                 clock: Callable[[], float] = time.monotonic, interval_s: float = 0.1, status_s: float = 1.0):
         super().__init__(parent)
         self.host = host
         # The throttle's clock: tests drive it (one report per tick) instead of racing it.
         self.clock, self.interval_s = clock, interval_s
+        self._status_throttle = Throttle(status_s)  # by the same clock
+        self._paused = PausedTime()  # by the indexer's own clock, time.monotonic
+        self._run_id = 0  # statuses read for an earlier run are dropped
         self._thread: threading.Thread | None = None
         self._control: Control | None = None
         self.last: Progress | None = None
@@ -57,6 +65,8 @@ class IndexJob(QObject):
         if self._thread is not None or lib is None:
             return False
         self._control, self.last = Control(), None
+        self._paused, self._status_throttle = PausedTime(), Throttle(self._status_throttle.interval_s)
+        self._run_id += 1
         throttle = Throttle(self.interval_s)
         self._thread = threading.Thread(target=self._run, args=(lib, list(paths), self._control, throttle),
                                         name="cirsearch-index", daemon=True)
@@ -67,11 +77,13 @@ class IndexJob(QObject):
     def pause(self) -> None:
         if self._control is not None and not self._control.paused:
             self._control.pause()
+            self._paused.pause(time.monotonic())
             self.paused_changed.emit(True)
 
     def resume(self) -> None:
         if self._control is not None and self._control.paused:
             self._control.resume()
+            self._paused.resume(time.monotonic())
             self.paused_changed.emit(False)
 
     def cancel(self) -> None:
@@ -87,7 +99,8 @@ class IndexJob(QObject):
     def _run(self, lib, paths: list, control: Control, throttle: Throttle) -> None:
         def progress(p: Progress) -> None:
             if throttle.ready(self.clock(), final=not p.current):
-                self.host.relay.post(lambda: self._show(p))
+                made = time.monotonic()
+                self.host.relay.post(lambda: self._show(p, made))
 
         # The end is posted while the gate is still held: a library opened after this run
         # (which waits for the gate) is announced after this run's end, never before it.
@@ -101,12 +114,18 @@ class IndexJob(QObject):
             else:
                 self.host.relay.post(lambda: self._end(report, None))
 
-    def _show(self, p: Progress) -> None:
+    def _show(self, p: Progress, made: float | None = None) -> None:
+        if made is not None:
+            p = self._paused.running(p, made)
         self.last = p
         self.progress.emit(p)
+        if made is not None and self._status_throttle.ready(self.clock()):  # the engine's report: roots added
+            run = self._run_id
+            self.host.call("read", lambda lib: lib.status(), lambda st: run == self._run_id and self.status.emit(st))
 
     def _end(self, report: IndexReport | None, error: BaseException | None) -> None:
         self._thread, self._control = None, None
+        self._run_id += 1
         if error is not None:
             self.failed.emit(error)
         else:

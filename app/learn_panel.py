@@ -27,6 +27,8 @@ from app.state.learn_report import (
     result_words,
 )
 
+from .layout import compact
+
 CURVE = QColor(30, 110, 200)
 BEFORE = QColor(150, 150, 150)
 BEST = QColor(235, 120, 20)
@@ -106,9 +108,10 @@ class LearnBar(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.counts = QLabel("")
-        self.learn_button = QPushButton("Learn from my votes…")
+        self.counts.setWordWrap(True)  # two short lines rather than a squeezed results header
+        self.learn_button = compact(QPushButton("Learn from my votes…"))
         self.learn_button.clicked.connect(self.learn_requested)
-        self.roll_back_button = QPushButton("Roll back")
+        self.roll_back_button = compact(QPushButton("Roll back"))
         self.roll_back_button.clicked.connect(self.roll_back_requested)
         self.roll_back_button.setVisible(False)
         row = QHBoxLayout(self)
@@ -120,6 +123,7 @@ class LearnBar(QWidget):
     def show_state(self, facts: LearnFacts | None, problem: str | None, phase: Phase, swapping: bool,
                    epoch: Epoch | None) -> None:
         self.counts.setText(counts_line(facts.count) if facts is not None else "")
+        self._fold_counts()
         self.counts.setToolTip(counts_tip(facts.count) if facts is not None else "")
         if phase is Phase.IDLE:
             self.learn_button.setText("Learn from my votes…")
@@ -136,10 +140,18 @@ class LearnBar(QWidget):
         can_roll = facts is not None and facts.can_roll_back
         self.roll_back_button.setVisible(can_roll)
         self.roll_back_button.setEnabled(can_roll and not swapping)
-        if can_roll:
-            self.roll_back_button.setText(f"Roll back to {facts.base_label}")
-            self.roll_back_button.setToolTip("Use the model as it was before it learned from your votes "
-                                             "(photos are not indexed again)")
+        if can_roll:  # short: the base's name and version would squeeze the results header
+            self.roll_back_button.setToolTip(f"Go back to {facts.base_label}: the model as it was before it "
+                                             "learned from your votes (photos are not indexed again)")
+
+
+    def _fold_counts(self) -> None:
+        """In a narrow window the counts fold at their "·" ("24 votes ·" above "41 pairs"),
+        not between a number and its word."""
+        parts = self.counts.text().split(" · ")
+        fm = self.counts.fontMetrics()
+        self.counts.setMinimumWidth(max(fm.horizontalAdvance(p + (" ·" if i < len(parts) - 1 else ""))
+                                        for i, p in enumerate(parts)) + 2)
 
 
 class LearnDialog(QDialog):
@@ -309,4 +321,5 @@ class LearnUI(QObject):
         can_roll = facts is not None and facts.can_roll_back
         self.roll_back_action.setVisible(can_roll)
         self.roll_back_action.setEnabled(can_roll and not c.flow.swapping)
-        self.roll_back_action.setText(self.bar.roll_back_button.text() if can_roll else "Roll back")
+        self.roll_back_action.setText(f"Roll back to {facts.base_label}" if can_roll else "Roll back")
+        self.roll_back_action.setToolTip(self.bar.roll_back_button.toolTip() if can_roll else "")

@@ -1,7 +1,10 @@
 """The library panel: folders, watching, indexing progress with pause/cancel, and skipped files.
 
 It shows what the host and the index job report and asks for changes through signals;
-the window carries them out on workers. GUI-thread-only.
+the window carries them out on workers. Folders and skipped files are shown with
+``engine.fspath.shown`` (a name that is not UTF-8 with escapes); Remove names the
+folder as the library holds it, never as the list shows it. GUI-thread-only, except
+:func:`files_in` (a worker).
 """
 
 from __future__ import annotations
@@ -21,14 +24,33 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.state.progress import describe
+from app.state.progress import describe, report_words
+from engine.fspath import shown
 from engine.indexer import IndexReport, Progress
-from engine.library import LibraryStatus
+from engine.library import Library, LibraryStatus
+
+from .layout import compact
+
+
+def files_in(lib: Library, root: str) -> int:
+    """A worker: how many files the library holds under its folder ``root``."""
+    for r in lib.catalog.roots():
+        if r.path == root:
+            return len(lib.catalog.listing(r.id))
+    return 0
+
+
+def remove_question(root: str, files: int) -> str:
+    """What Remove asks before it takes a folder out of the library."""
+    what = f"its {files:,} photo{'s' if files != 1 else ''}" if files else "it"
+    return (f"Remove {shown(root)} from the library?\n\n{what[0].upper() + what[1:]} will no longer be searched. "
+            "The files stay where they are, and your votes are kept: add the folder again to bring "
+            f"{'them' if files else 'it'} back.")
 
 
 class LibraryPanel(QWidget):
     add_requested = Signal()
-    remove_requested = Signal(str)
+    remove_requested = Signal(object)  # the folder's path: a str signal would drop the bytes of a non-UTF-8 name
     rescan_requested = Signal()
     pause_requested = Signal(bool)  # True: pause, False: resume
     cancel_requested = Signal()
@@ -43,6 +65,9 @@ class LibraryPanel(QWidget):
         self.folders.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.folders.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.folders.currentRowChanged.connect(lambda _: self._sync_buttons())
+        self.roots: tuple[str, ...] = ()  # the folders as the library holds them, in the list's order
+        self._report: IndexReport | None = None  # the last run's, summed up with the library's skipped count
+        self._skipped_files: tuple[tuple[str, str], ...] = ()  # as listed
         self.add_button = QPushButton("Add folder…")
         self.add_button.clicked.connect(self.add_requested)
         self.remove_button = QPushButton("Remove")
@@ -81,7 +106,7 @@ class LibraryPanel(QWidget):
         box.addWidget(self.folders)
         row = QHBoxLayout()
         for b in (self.add_button, self.remove_button, self.rescan_button):
-            row.addWidget(b)
+            row.addWidget(compact(b))
         box.addLayout(row)
         row = QHBoxLayout()
         row.addWidget(self.watch_box)
@@ -102,18 +127,23 @@ class LibraryPanel(QWidget):
     def show_status(self, st: LibraryStatus) -> None:
         self.summary.setText(f"{st.photos:,} photos indexed" + (f" · {st.pending:,} waiting" if st.pending else ""))
         self.summary.setToolTip(st.folder)
-        current = self.folders.currentItem().text() if self.folders.currentItem() else None
+        row = self.folders.currentRow()
+        current = self.roots[row] if 0 <= row < len(self.roots) else None
+        self.roots = tuple(st.roots)
         self.folders.clear()
-        self.folders.addItems(list(st.roots))
+        self.folders.addItems([shown(r) for r in self.roots])
         for i in range(self.folders.count()):
             self.folders.item(i).setToolTip(self.folders.item(i).text())
-        for i in range(self.folders.count()):
-            if self.folders.item(i).text() == current:
-                self.folders.setCurrentRow(i)
-        self.skipped.clear()
-        self.skipped.addTopLevelItems([_skip_item(p, r) for p, r in st.skipped_files])
+        if current in self.roots:
+            self.folders.setCurrentRow(self.roots.index(current))
+        if st.skipped_files != self._skipped_files:  # read again each second while indexing: rebuilt on change only
+            self._skipped_files = st.skipped_files
+            self.skipped.clear()
+            self.skipped.addTopLevelItems([_skip_item(p, r) for p, r in st.skipped_files])
         self.skipped_label.setText(f"Skipped ({st.skipped})" if st.skipped else "Nothing skipped")
         self.skipped.setVisible(bool(st.skipped))
+        if self._report is not None and not self._indexing:  # the run's summary counts what the list shows
+            self.line.setText(report_words(self._report, st.skipped))
         self._sync_buttons()
 
     def set_watching(self, on: bool) -> None:
@@ -128,6 +158,8 @@ class LibraryPanel(QWidget):
 
     def set_indexing(self, running: bool) -> None:
         self._indexing = running
+        if running:
+            self._report = None
         for w in (self.bar, self.pause_button, self.cancel_button):
             w.setVisible(running)
         if running:
@@ -157,10 +189,9 @@ class LibraryPanel(QWidget):
             self.show_progress(last, paused)
 
     def show_report(self, r: IndexReport) -> None:
-        done = "Stopped" if r.cancelled else "Indexed"
-        parts = [f"{r.encoded:,} new"] + ([f"{r.reused:,} known"] if r.reused else []) + (
-            [f"{r.removed:,} gone"] if r.removed else []) + ([f"{len(r.failed)} skipped"] if r.failed else [])
-        self.line.setText(f"{done}: " + ", ".join(parts) + ".")
+        """The run's summary; its skipped count follows once the library's status comes."""
+        self._report = r
+        self.line.setText(report_words(r, None))
 
     # -- internals -----------------------------------------------------------------------
 
@@ -170,16 +201,16 @@ class LibraryPanel(QWidget):
         self.rescan_button.setEnabled(idle and self.folders.count() > 0)
 
     def _remove(self) -> None:
-        item = self.folders.currentItem()
-        if item is not None:
-            self.remove_requested.emit(item.text())
+        row = self.folders.currentRow()
+        if 0 <= row < len(self.roots):
+            self.remove_requested.emit(self.roots[row])
 
     def _pause(self, on: bool) -> None:
         self.pause_requested.emit(on)
 
 
 def _skip_item(path: str, reason: str) -> QTreeWidgetItem:
-    item = QTreeWidgetItem([path, reason])
-    item.setToolTip(0, path)
+    item = QTreeWidgetItem([shown(path), reason])
+    item.setToolTip(0, shown(path))
     item.setToolTip(1, reason)
     return item

@@ -1,7 +1,9 @@
 """The query bar: the search mode and the words, with paste-as-reference.
 
 Modes are three checkable buttons; a mode the model cannot serve is disabled and says
-why in its tooltip. The text field searches as you type (the controller debounces).
+why in its tooltip. The text field searches as you type (the controller debounces); it
+keeps room to read what is typed in a narrow window (the buttons shrink to their words
+first).
 Ctrl+V in the field pastes words as usual, but an image or an image file on the
 clipboard becomes the reference instead. GUI-thread-only.
 """
@@ -14,6 +16,7 @@ from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QLabel, QLineEdit, QPus
 
 from app.state.query import LABELS, Mode
 
+from .layout import compact
 from .reference import reference_from_mime
 
 PLACEHOLDER = {
@@ -21,6 +24,8 @@ PLACEHOLDER = {
     Mode.TEXT: "What are you looking for? e.g. “a striped shirt with long sleeves”",
     Mode.SIMILAR: "Similar looks at the reference photo only",
 }
+BUSY = "searching…"
+EDIT_MIN = 180  # pixels: the words stay readable in an 800-pixel window
 
 
 class QueryEdit(QLineEdit):
@@ -48,7 +53,7 @@ class QueryBar(QWidget):
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         for mode in Mode:
-            b = QPushButton(LABELS[mode])
+            b = compact(QPushButton(LABELS[mode]))
             b.setCheckable(True)
             b.setObjectName(f"mode-{mode.value}")
             self.group.addButton(b)
@@ -57,11 +62,12 @@ class QueryBar(QWidget):
             b.toggled.connect(lambda on, m=mode: on and self._mode(m))
         self.edit = QueryEdit()
         self.edit.setClearButtonEnabled(True)
+        self.edit.setMinimumWidth(EDIT_MIN)
         self.edit.textChanged.connect(self.text_changed)
         self.edit.image_pasted.connect(self.image_pasted)
         row.addWidget(self.edit, 1)
         self.busy = QLabel("")
-        self.busy.setMinimumWidth(90)
+        self.busy.setFixedWidth(self.busy.fontMetrics().horizontalAdvance(BUSY) + 4)  # no jumping field
         row.addWidget(self.busy)
         self.buttons[Mode.COMPOSED].setChecked(True)
         self.edit.setPlaceholderText(PLACEHOLDER[Mode.COMPOSED])
@@ -84,7 +90,7 @@ class QueryBar(QWidget):
             self.buttons[Mode.COMPOSED].setChecked(True)
 
     def set_busy(self, busy: bool) -> None:
-        self.busy.setText("searching…" if busy else "")
+        self.busy.setText(BUSY if busy else "")
 
     def _mode(self, mode: Mode) -> None:
         self.edit.setPlaceholderText(PLACEHOLDER[mode])

@@ -5,16 +5,29 @@ URLs; raw image data from a browser), a paste, the open dialog, or "use as refer
 a result. It is shown as a small upright preview (made on a worker by
 ``app.state.preview``) with a clear button. Pasted or dropped image data becomes
 PNG bytes on a worker; the engine identifies a reference by the hash of its bytes.
-GUI-thread-only.
+A file URL's path is read from its encoded bytes (:func:`local_path`): Qt's
+``toLocalFile`` drops the bytes of a name that is not UTF-8. In *Text only* mode the
+well is dimmed and says that the reference is not used. GUI-thread-only.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+from urllib.parse import unquote_to_bytes, urlsplit
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData, Qt, Signal
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData, Qt, QUrl, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage, QPixmap
-from PySide6.QtWidgets import QFileDialog, QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QFrame,
+    QGraphicsOpacityEffect,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+)
 
 from app.state.preview import preview_png
 from engine.scanner import IMAGE_EXTENSIONS
@@ -25,12 +38,27 @@ IMAGE_FILTER = f"Images ({' '.join('*' + e for e in sorted(IMAGE_EXTENSIONS))});
 PROMPT = "Drop a photo here\nor paste one (Ctrl+V)"
 
 
+NOT_USED = "Not used in Text only: the words alone are searched"
+
+
+def local_path(url: QUrl) -> str | None:
+    """The path a local file URL names, its bytes kept (a name that is not UTF-8 comes
+    back as Python's str for those bytes); None for any other URL."""
+    if not url.isLocalFile():
+        return None
+    parts = urlsplit(bytes(url.toEncoded().data()).decode("ascii", "replace"))
+    if sys.platform.startswith("win") or parts.netloc not in ("", "localhost"):  # a share: Qt's own reading
+        return url.toLocalFile()
+    return os.fsdecode(unquote_to_bytes(parts.path))
+
+
 def reference_from_mime(mime: QMimeData) -> str | QImage | None:
     """A local file path or image data from a drop or the clipboard; None if neither."""
     if mime.hasUrls():
         for url in mime.urls():
-            if url.isLocalFile() and os.path.isfile(url.toLocalFile()):
-                return url.toLocalFile()
+            path = local_path(url)
+            if path is not None and os.path.isfile(path):
+                return path
     if mime.hasImage():
         image = mime.imageData()
         if isinstance(image, QImage) and not image.isNull():
@@ -38,7 +66,7 @@ def reference_from_mime(mime: QMimeData) -> str | QImage | None:
     if mime.hasText():
         text = mime.text().strip()
         if text.startswith("file://"):
-            text = text[len("file://"):]
+            text = local_path(QUrl(text)) or ""
         if text and "\n" not in text and os.path.isfile(os.path.expanduser(text)):
             return os.path.expanduser(text)
     return None
@@ -74,6 +102,14 @@ class ReferenceWell(QFrame):
         self.picture.setWordWrap(True)
         self.caption = QLabel("")
         self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.unused = QLabel(NOT_USED)  # shown in Text only
+        self.unused.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.unused.setWordWrap(True)
+        self.unused.setVisible(False)
+        self.dim = QGraphicsOpacityEffect(self.picture)
+        self.dim.setOpacity(0.3)
+        self.dim.setEnabled(False)
+        self.picture.setGraphicsEffect(self.dim)
         self.open_button = QPushButton("Open…")
         self.open_button.setToolTip("Choose a reference photo")
         self.open_button.clicked.connect(self.open_dialog)
@@ -89,6 +125,7 @@ class ReferenceWell(QFrame):
         box.addWidget(title)
         box.addWidget(self.picture)
         box.addWidget(self.caption)
+        box.addWidget(self.unused)
         box.addLayout(buttons)
 
     # -- ways in -------------------------------------------------------------------------
@@ -133,6 +170,12 @@ class ReferenceWell(QFrame):
 
         self.tasks.run("read", work, lambda im: self._show(serial, im), lambda e: self._bad(serial, e))
         self.chosen.emit(ref)
+
+    def set_in_use(self, used: bool) -> None:
+        """Whether the search uses the reference (not in Text only): else dimmed, with a note."""
+        self.dim.setEnabled(not used)
+        self.unused.setVisible(not used)
+        self.caption.setEnabled(used)
 
     def clear(self) -> None:
         self.reference = None

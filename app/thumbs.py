@@ -60,6 +60,12 @@ class Thumbnails(QObject):
         self._memory.clear()
         self._broken.clear()
 
+    def resize(self, px: int) -> None:
+        """Thumbnails of another size (``app.state.browse.thumb_px``): those in memory are dropped."""
+        if px != self.tile_px:
+            self.tile_px = px
+            self.reset()
+
     def close(self) -> None:
         self._queue.close()
         for t in self._threads:
@@ -70,12 +76,13 @@ class Thumbnails(QObject):
         return [pid for _, pid in self._queue.waiting()]
 
     def _work(self) -> None:  # worker threads
-        size = QSize(self.tile_px, self.tile_px)
         while True:
             key = self._queue.pop()
             if key is None:
                 return
             generation, pid = key
+            px = self.tile_px
+            size = QSize(px, px)
             lib = self.host.lib
             if lib is None or generation != self._generation:  # no library, or another one now
                 self._queue.done(key)
@@ -83,7 +90,7 @@ class Thumbnails(QObject):
             image: QImage | None = None
             try:
                 with self.host.gate.shared():
-                    path = lib.thumbnail(pid, self.tile_px)
+                    path = lib.thumbnail(pid, px)
                 image = QImage(str(path))
                 if not image.isNull() and (image.width() > size.width() or image.height() > size.height()):
                     image = image.scaled(size, Qt.AspectRatioMode.KeepAspectRatio,

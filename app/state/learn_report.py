@@ -151,6 +151,9 @@ def best_held(epochs: Sequence[Epoch]) -> float | None:
     return max(vals) if vals else None
 
 
+CHANCE = 0.5  # pairwise accuracy of a random order
+
+
 @dataclass(frozen=True)
 class ResultWords:
     before: str  # "58.3%"
@@ -172,13 +175,17 @@ def result_words(o: Outcome) -> ResultWords:
                            "Too few votes to set any aside, so the effect cannot be measured. On the pairs it "
                            f"trained on, accuracy went from {percent(o.train_before)} to {percent(o.train_after)}.",
                            None)
+    more = "More votes, on more questions, give it more to learn from."
     if o.best_epoch == 0 or o.after <= o.before:
         verdict = ("No epoch did better than the model you have on the votes set aside: the new model is no "
-                   "improvement. More votes, on more questions, give it more to learn from.")
+                   f"improvement. {more}")
         return ResultWords(percent(o.before), percent(o.after), counts, verdict, False)
     verdict = (f"On votes it never trained on, the new model orders {percent(o.after)} of the pairs as you did, "
-               f"up from {percent(o.before)}.")
-    return ResultWords(percent(o.before), percent(o.after), counts, verdict, True)
+               f"up from {percent(o.before)}")
+    if o.after < CHANCE:  # better than before, yet worse than a coin toss: not a success
+        verdict += (f", but that is still below chance ({percent(CHANCE)}: a coin toss orders half of them as you "
+                    f"did). {more}")
+    return ResultWords(percent(o.before), percent(o.after), counts, verdict + ("" if o.after < CHANCE else "."), True)
 
 
 # -- the plot ----------------------------------------------------------------------------

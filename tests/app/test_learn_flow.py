@@ -125,7 +125,9 @@ def test_learn_use_it_and_roll_back(make_window, qtbot, voted, tiny_bundle, monk
     qtbot.waitUntil(lambda: "personalized" in w.model_label.text(), timeout=10000)
     assert w.model_label.text().startswith("Model: tiny-test 0 · <b>personalized</b>"), "named after its base"
     qtbot.waitUntil(lambda: w.learn_bar.roll_back_button.isVisible(), timeout=10000)
-    assert w.learn_bar.roll_back_button.text() == "Roll back to tiny-test 0"
+    b = w.learn_bar.roll_back_button
+    assert b.text() == "Roll back" and "tiny-test 0" in b.toolTip(), "short: the name is in its tooltip"
+    assert w.learn_ui.roll_back_action.text() == "Roll back to tiny-test 0"
 
     with qtbot.waitSignal(w.learn.switched, timeout=30000):
         w.learn_bar.roll_back_button.click()

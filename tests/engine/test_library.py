@@ -468,6 +468,24 @@ def test_thumbnails_are_cached_upright_and_safe_across_threads(tmp_path, fake_bu
         assert lib.thumbnail(pid, size=64).name == out[0].name
 
 
+def test_thumbnails_of_an_older_style_are_made_again(tmp_path):
+    """A cache from before transparency was drawn on a checkerboard is not served."""
+    from engine import thumbnails
+
+    src = tmp_path / "cut.png"
+    im = Image.new("RGBA", (64, 64), (255, 255, 255, 0))
+    im.paste((255, 255, 255, 255), (16, 16, 48, 48))  # a white shape on a transparent ground
+    im.save(src)
+    old = tmp_path / "thumbs" / "32" / "ab" / ("ab" * 32 + ".jpg")  # the path before STYLE
+    old.parent.mkdir(parents=True)
+    Image.new("RGB", (32, 32), "white").save(old)
+    new = thumbnails.thumbnail(src, "ab" * 32, tmp_path / "thumbs", size=32)
+    assert new != old and new.is_file()
+    with Image.open(new) as im:
+        lo, hi = im.convert("L").getextrema()
+        assert lo < 220 and hi > 240  # grey checkerboard around the white shape, not the old blank white
+
+
 def test_searches_from_threads_while_indexing(tmp_path, fake_bundle):
     root = tmp_path / "p"
     make_photos(root / "first", 10, seed=5)

@@ -3,7 +3,9 @@
 Everything the target side computed stays fixed: the photos' target tokens come from
 the library's index and the references' vision features from its cache, so training
 touches only the query graph (Q-Former query path + text_proj) and the index is reused.
-Early stopping on the held-out pairs' accuracy; the best epoch is kept.
+Early stopping on the held-out pairs' accuracy; the earliest epoch with the best accuracy
+is kept (a later epoch with the same accuracy and a lower loss has only moved further
+from the model the votes started from).
 """
 
 from __future__ import annotations
@@ -139,9 +141,7 @@ def train_query_side(
     opt = torch.optim.AdamW(params, lr=cfg.learning_rate(side), weight_decay=cfg.weight_decay)
     before, before_loss = evaluate(model, data, held_idx)
     train_before, train_loss_before = evaluate(model, data, train_idx)
-    best_state, best_key, best_epoch, stale = copy.deepcopy(model.state_dict()), (before, -before_loss), 0, 0
-    if not held_idx:
-        best_key = (float("-inf"), 0.0)
+    best_state, best_acc, best_epoch, stale = copy.deepcopy(model.state_dict()), before, 0, 0
     # epoch 0: the starting point, so a live plot has its baseline from the start
     curve = [{"epoch": 0, "train_loss": train_loss_before, "train_acc": train_before, "held_acc": before,
               "held_loss": before_loss}]
@@ -173,9 +173,8 @@ def train_query_side(
         if progress is not None:
             progress(epoch, cfg.max_epochs, rec)
         if held_idx:
-            key = (held_acc, -held_loss)
-            if key > best_key:
-                best_key, best_state, best_epoch, stale = key, copy.deepcopy(model.state_dict()), epoch, 0
+            if held_acc > best_acc:  # only a higher accuracy: a tie keeps the earlier epoch
+                best_acc, best_state, best_epoch, stale = held_acc, copy.deepcopy(model.state_dict()), epoch, 0
             else:
                 stale += 1
                 if stale >= cfg.patience:
