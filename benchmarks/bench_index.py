@@ -36,7 +36,7 @@ from engine.decode import decode, read_file  # noqa: E402
 from engine.indexer import IndexConfig  # noqa: E402
 from engine.library import Library, LibraryConfig  # noqa: E402
 from engine.preprocess import preprocess  # noqa: E402
-from engine.runtime import Encoders  # noqa: E402
+from engine.runtime import Encoders, RuntimeConfig  # noqa: E402
 
 
 def camera_jpeg(path: Path, seed: int, size=(4000, 3000)) -> None:
@@ -93,9 +93,9 @@ def bench_decode(paths: list[Path], size: int, spec, draft: bool) -> dict:
     return {"images": len(paths), "seconds": round(s, 2), "images_per_s": rate(len(paths), s)}
 
 
-def bench_encoder(paths: list[Path], bundle, batch: int) -> dict:
+def bench_encoder(paths: list[Path], bundle, batch: int, runtime: RuntimeConfig) -> dict:
     spec = bundle.manifest.image
-    enc = Encoders(bundle)
+    enc = Encoders(bundle, runtime)
     pixels = np.stack([preprocess(decode(read_file(p), target=spec.size).image, spec) for p in paths])  # (N, 3, S, S)
     enc.target(enc.vision(pixels[:1]))  # load and warm up
     t0 = time.perf_counter()
@@ -105,10 +105,10 @@ def bench_encoder(paths: list[Path], bundle, batch: int) -> dict:
     return {"images": len(paths), "seconds": round(s, 2), "images_per_s": rate(len(paths), s), "device": enc.device}
 
 
-def bench_pipeline(folder: Path, bundle_path: Path, workdir: Path, batch: int) -> dict:
+def bench_pipeline(folder: Path, bundle_path: Path, workdir: Path, batch: int, runtime: RuntimeConfig) -> dict:
     lib_dir = workdir / "library"
     shutil.rmtree(lib_dir, ignore_errors=True)
-    cfg = LibraryConfig(index=IndexConfig(batch_size=batch))
+    cfg = LibraryConfig(runtime=runtime, index=IndexConfig(batch_size=batch))
     with Library.open(lib_dir, bundle=bundle_path, cfg=cfg) as lib:
         lib.encoders.load_all()  # session loading is not indexing time
         r = lib.index([folder])
@@ -124,8 +124,11 @@ def main() -> None:
     p.add_argument("--count", type=int, default=48)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--workdir", type=Path, default=Path("/tmp/cirsearch-bench-index"))
+    p.add_argument("--precision", default="fp32", choices=("auto", "fp32", "int8", "fp16"),
+                   help="which of the bundle's graphs run (default fp32)")
     p.add_argument("--out", type=Path, help="append the result as a JSON line here")
     args = p.parse_args()
+    runtime = RuntimeConfig(precision=args.precision)
     if args.make_tiny:
         made = (args.make_tiny / "manifest.json").exists()
         args.bundle = args.make_tiny if made else make_tiny_bundle(args.make_tiny)
@@ -150,8 +153,9 @@ def main() -> None:
         "mean_file_mb": round(float(np.mean([ph.stat().st_size for ph in photos])) / 2**20, 2),
         "decode_preprocess_draft": bench_decode(some, spec.size, spec, draft=True),
         "decode_preprocess_full": bench_decode(some[:4], spec.size, spec, draft=False),
-        "encoder_alone": bench_encoder(photos, bundle, args.batch),
-        "indexer": bench_pipeline(folder, args.bundle, args.workdir, args.batch),
+        "precision": args.precision,
+        "encoder_alone": bench_encoder(photos, bundle, args.batch, runtime),
+        "indexer": bench_pipeline(folder, args.bundle, args.workdir, args.batch, runtime),
     }
     result["load_1min"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]  # before, after
     text = json.dumps(result)

@@ -114,6 +114,8 @@ def main() -> None:
     p.add_argument("--photos", type=int, nargs="+", default=[10_000])
     p.add_argument("-k", type=int, default=50)
     p.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: all cores)")
+    p.add_argument("--precision", default="fp32", choices=("auto", "fp32", "int8", "fp16"),
+                   help="which of the bundle's graphs run (default fp32)")
     p.add_argument("--workdir", type=Path, default=Path("/tmp/cirsearch-bench-typing"))
     p.add_argument("--out", type=Path)
     args = p.parse_args()
@@ -121,7 +123,7 @@ def main() -> None:
     ref = args.workdir / "reference.jpg"
     rng = np.random.default_rng(3)
     Image.fromarray((rng.random((12, 16, 3)) * 255).astype(np.uint8)).resize((1600, 1200)).save(ref, quality=90)
-    runtime = RuntimeConfig(threads=args.threads)
+    runtime = RuntimeConfig(threads=args.threads, precision=args.precision)
     rows = []
     for n in args.photos:
         lib = synthetic_library(args.workdir / f"library-{n}", args.bundle, n, runtime)
@@ -141,7 +143,8 @@ def main() -> None:
         got = type_sentence(lib, ref, args.k, modes)
         row = {
             "machine": f"{_cpu()}, {os.cpu_count()} CPUs", "bundle": lib.bundle.label, "photos": n,
-            "index_kind": lib.vectors.kind, "device": lib.encoders.device, "threads": args.threads or "all",
+            "index_kind": lib.vectors.kind, "device": lib.encoders.device, "precision": args.precision,
+            "threads": args.threads or "all",
             "k": args.k, "keystrokes": len(SENTENCE),
             "load_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         }
