@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.state.get_model import (
+    CALIBRATION_PHOTOS,
     CHECKPOINT_FILE,
     INSTALL_HINT,
     QURE_CHECKPOINTS,
@@ -136,7 +137,9 @@ class GetModel(QObject):
         self.flow.failure, self.flow.out, self._last = None, out, (checkpoint, trained)
         self.state, self._stderr = ImportProgress(), LineBuffer()
         self.progress.emit(self.state)
-        argv = import_command(self.python, Path(checkpoint.strip()).expanduser(), out, trained, self.options)
+        enough = st is not None and st.indexed >= CALIBRATION_PHOTOS  # the int8 check on the user's own photos
+        argv = import_command(self.python, Path(checkpoint.strip()).expanduser(), out, trained, self.options,
+                              calibrate_on=library if enough else None)
         proc = self.proc = QProcess(self)
         proc.setProgram(argv[0])
         proc.setArguments(argv[1:])

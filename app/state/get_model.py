@@ -68,6 +68,7 @@ class ImportOptions:
     vocab: Path | None = None  # None: the BERT vocabulary is downloaded
     mirror: str | None = None  # a base URL serving the same file names
     cache_dir: Path | None = None  # where downloads go; None: the trainer's default (the user cache)
+    int8: bool = True  # also the 8-bit graphs a CPU runs 3-5x faster, kept only if they pass their check
 
 
 def bundle_folder(library: str | Path, trained: Trained, stamp: str) -> Path:
@@ -75,11 +76,20 @@ def bundle_folder(library: str | Path, trained: Trained, stamp: str) -> Path:
     return Path(library) / "models" / f"qure-{trained.key}-{stamp}"
 
 
+CALIBRATION_PHOTOS = 64  # the int8 check's default calibration size: fewer indexed photos, generated images
+
+
 def import_command(python: str, checkpoint: str | Path, out: str | Path, trained: Trained,
-                   options: ImportOptions = ImportOptions()) -> list[str]:
-    """argv for the converter: writes ``out``, reports as JSON lines on stderr."""
+                   options: ImportOptions = ImportOptions(), calibrate_on: Path | None = None) -> list[str]:
+    """argv for the converter: writes ``out``, reports as JSON lines on stderr. With
+    ``options.int8`` it also makes int8 graphs (kept only if they pass their check), checked
+    on the photos of the library ``calibrate_on`` when given, else on generated images."""
     argv = [python, "-m", "trainer.cli", "import-qure", "--checkpoint", str(checkpoint), "--out", str(out),
             "--name", f"qure-{trained.key}", "--progress-json"]
+    if options.int8:
+        argv.append("--int8-optional")
+        if calibrate_on is not None:
+            argv += ["--library", str(calibrate_on)]
     for flag, value in (("--base-config", options.base_config), ("--vocab", options.vocab),
                         ("--mirror", options.mirror), ("--cache-dir", options.cache_dir)):
         if value is not None:
@@ -125,7 +135,14 @@ class Done:
     bundle: str
 
 
-Event = Step | Bytes | Missing | Done
+@dataclass(frozen=True)
+class Int8:
+    """Whether the 8-bit graphs passed their check and were kept."""
+
+    kept: bool
+
+
+Event = Step | Bytes | Missing | Done | Int8
 
 
 def parse_event(line: str) -> Event | None:
@@ -145,6 +162,8 @@ def parse_event(line: str) -> Event | None:
             return Missing(str(d["file"]), str(d["url"]), str(d["path"]), str(d["description"]), str(d["reason"]))
         if kind == "done":
             return Done(str(d["bundle"]))
+        if kind == "int8":
+            return Int8(bool(d["kept"]))
     except (ValueError, KeyError, TypeError):
         return None
     return None
@@ -164,6 +183,8 @@ STEP_WORDS = {
     "convert": ("Converting the weights into this app's model…", "Converted the weights"),
     "export": ("Writing the model's graphs and checking them against the original (the longest step)…",
                "Wrote the model's graphs"),
+    "quantize": ("Making 8-bit graphs for this computer's processor and checking that they rank as the "
+                 "original does…", "Made 8-bit graphs"),
 }
 
 
@@ -176,6 +197,7 @@ class ImportProgress:
     done: list[str] = field(default_factory=list)  # finished steps, in words
     missing: list[Missing] = field(default_factory=list)
     bundle: str | None = None
+    int8: bool | None = None  # the 8-bit graphs were kept (True), refused by their check (False), not made (None)
     _current: str | None = None  # the running step's words, moved to ``done`` when the next begins
     _resumed: dict[str, int] = field(default_factory=dict)  # file -> bytes it resumed from
 
@@ -202,6 +224,10 @@ class ImportProgress:
         elif isinstance(e, Missing):
             self.missing.append(e)
             self._current = None
+        elif isinstance(e, Int8):
+            self.int8 = e.kept
+            self._current = ("Made the 8-bit graphs: they rank as the original does (3-5x faster on a CPU)" if e.kept
+                             else "Kept full precision: the 8-bit graphs did not rank as the original does")
         elif isinstance(e, Done):
             self._finish()
             self.bundle = e.bundle

@@ -114,11 +114,14 @@ def test_convert_then_use_it_reindexes_the_library(window, qtbot, files, server,
     size = f"{(files / BLIP2).stat().st_size / 1e6:.1f} MB"
     got = [ln for ln in lines if ln.startswith(f"Downloading {BLIP2}:")]
     assert len(got) >= 3 and got[-1] == f"Downloading {BLIP2}: {size} of {size}", "bytes as they arrive"
-    assert d.steps.text().split("\n") == ["✓ Read model.pth", "✓ Downloaded BLIP-2 pretrained with CLIP ViT-L/14 "
-                                          "(LAVIS)", f"✓ Read {BLIP2}", "✓ Converted the weights",
-                                          "✓ Wrote the model's graphs"]
+    steps = d.steps.text().split("\n")
+    assert steps[:5] == ["✓ Read model.pth", "✓ Downloaded BLIP-2 pretrained with CLIP ViT-L/14 "
+                         "(LAVIS)", f"✓ Read {BLIP2}", "✓ Converted the weights", "✓ Wrote the model's graphs"]
     assert (tmp_path / "cache" / BLIP2).read_bytes() == (files / BLIP2).read_bytes()
     out = Path(done.args[0])
+    # the 8-bit graphs are tried; what the dialog says matches what the bundle holds
+    kept = bool(load_bundle(out).manifest.int8_graphs)
+    assert len(steps) == 6 and steps[5].startswith("✓ Made the 8-bit graphs" if kept else "✓ Kept full precision")
     assert out.parent == Path(st0.folder) / "models" and out.name.startswith("qure-cirr-")
     assert load_bundle(out).manifest.model.name == "qure-cirr"
     assert w.host.status.bundle_path == st0.bundle_path, "nothing switches before 'Use it'"

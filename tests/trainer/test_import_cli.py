@@ -102,6 +102,18 @@ def test_offline_uses_files_saved_in_the_cache_by_hand(files, capsys):
     assert load_bundle(files / "b").manifest.graphs["vision"]
 
 
+def test_int8_optional_keeps_float32_when_the_check_refuses(files, capsys):
+    """--int8 fails the command on a refused check; --int8-optional (what the app passes) keeps the
+    float32 bundle, says why and succeeds; both report the outcome to programs as an "int8" event."""
+    strict = ("--offline", "--progress-json", "--min-cosine", "1.0", "--calibration", "32")
+    assert _import(files, *strict, "--int8", out="strict") == 1
+    assert '"kept": false' in capsys.readouterr().err
+    assert _import(files, *strict, "--int8-optional", out="optional") == 0
+    err = capsys.readouterr().err
+    assert '"kept": false' in err and "keeps its float32 graphs only" in err and '"event": "done"' in err
+    assert not load_bundle(files / "optional").manifest.int8_graphs
+
+
 @pytest.fixture()
 def mirror(files):
     class Quiet(http.server.SimpleHTTPRequestHandler):

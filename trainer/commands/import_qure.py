@@ -51,6 +51,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-text", action="store_true", help="skip the text-only graph")
     p.add_argument("--int8", action="store_true",
                    help="also write int8 graphs for CPUs if they pass their check (see cirsearch-train quantize)")
+    p.add_argument("--int8-optional", action="store_true",
+                   help="as --int8, but a refused check keeps the float32 graphs and still exits 0 (a note says why)")
     p.add_argument("--offline", action="store_true", help="never download; fail if a file is missing")
     p.add_argument("--cache-dir", type=Path, help="where downloads go (default: the user cache dir)")
     p.add_argument(
@@ -189,9 +191,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(manifest_summary(bundle))
-    if args.int8:
+    if args.int8 or args.int8_optional:
         _event(args, "step", step="quantize")
-        if add_int8(bundle, args):
-            return 1
+        refused = add_int8(bundle, args)
+        _event(args, "int8", kept=not refused)
+        if refused:
+            if not args.int8_optional:
+                return 1
+            print(f"note: {bundle.root} keeps its float32 graphs only: the int8 graphs did not pass their check "
+                  "(it runs, at float32 speed on a CPU)", file=sys.stderr)
     _event(args, "done", bundle=str(bundle.root))
     return 0

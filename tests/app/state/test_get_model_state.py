@@ -68,6 +68,12 @@ def test_the_command_line_is_what_the_trainer_reads():
     b = cli.build_parser().parse_args(import_command("/py", "m.pth", "o", FIQ, opts)[3:])
     assert (b.base_config, b.vocab, b.mirror, b.cache_dir, b.name) == ("tiny", Path("/v.txt"), "http://127.0.0.1:9",
                                                                        Path("/c"), "qure-fashioniq")
+    # int8 graphs by default, optional (a refused check keeps float32), on the library's photos when given
+    assert (a.int8_optional, a.int8, a.library) == (True, False, None)
+    c = cli.build_parser().parse_args(import_command("/py", "m.pth", "o", CIRR, calibrate_on=Path("/lib"))[3:])
+    assert (c.int8_optional, c.library) == (True, Path("/lib"))
+    d = cli.build_parser().parse_args(import_command("/py", "m.pth", "o", CIRR, ImportOptions(int8=False))[3:])
+    assert not d.int8_optional
 
 
 def trainer_lines(*calls: tuple[str, dict]) -> list[str]:
