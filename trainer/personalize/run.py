@@ -1,10 +1,11 @@
 """Personalize a library's model: votes -> pairs -> fine-tuned query side -> child bundle.
 
-The child bundle copies every file of its base bundle except ``query.onnx``, so the
-index stays valid and the switch is instant. When the base has int8 graphs, the child
-takes them too and gets an int8 query graph of its own, checked against its float32 one
-on the library's photos as ``cirsearch-train quantize`` checks (refused: the child runs
-float32). Training always starts from the base
+The child bundle shares (hard links where it can, else copies) every file of its base
+bundle except the query side (``query.onnx`` and the keystroke pair ``query_kv`` /
+``query_cached``, which hold Q-Former weights), so the index stays valid and the switch
+is instant. When the base has int8 graphs, the child takes them too and gets int8 query
+graphs of its own, checked against its float32 ones on the library's photos as
+``cirsearch-train quantize`` checks (refused: the child runs float32). Training always starts from the base
 model's query-side weights with all votes so far (a second personalization replaces
 the first instead of stacking on it); the manifest's ``parent`` names the base bundle,
 which a rollback switches back to.
