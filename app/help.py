@@ -27,9 +27,12 @@ from .host import LibraryHost, describe_error
 
 # Keys the results grid and the text field take (the menus' shortcuts are read from them).
 GRID_KEYS = (
-    ("U or +", "Thumbs up on the selected photo (the same again takes it back)"),
-    ("D or −", "Thumbs down on the selected photo"),
-    ("Enter, double-click", "Open the selected photo"),
+    ("U or +", "Thumbs up on the selected photo (the same again takes it back); on several, each gets it"),
+    ("D or −", "Thumbs down on the selected photo; on several, each gets it"),
+    ("Space, Enter, double-click", "View the photo large; in the viewer: ← → the previous and next, + − and "
+                                   "Ctrl+wheel zoom, 0 fits, U and D vote, Esc or Space back to the grid"),
+    ("Shift-click, Ctrl-click, Ctrl+A", "Select several photos (they drag out together as files)"),
+    ("Ctrl+wheel, Ctrl++ and Ctrl+−", "Larger and smaller thumbnails"),
     ("Ctrl+C", "Copy the selected photos' paths (one per line)"),
     ("Ctrl+V in the text field", "An image or an image file on the clipboard becomes the reference; words are "
                                  "pasted as words"),

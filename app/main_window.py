@@ -8,6 +8,7 @@ GUI-thread-only.
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QSettings, Qt, QUrl
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QSplitter,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -28,31 +30,39 @@ from app.state.learn import model_words
 from app.state.places import bundle_for, demo_places
 from app.state.query import Mode, mode_reasons
 from app.state.settings import AppSettings, from_mapping
+from app.state.window import default_size, header_words
 from engine.demo import example_queries
 from engine.errors import BundleMismatchError
+from engine.fspath import shown
 from engine.library import LibraryConfig, LibraryStatus, SearchResult
 from engine.runtime import RuntimeConfig
 
+from .browse_bar import BrowseBar
+from .browsing import Browsing
 from .demo_setup import DemoSetup
 from .get_model import GetModel, GetModelDialog
+from .help import HelpMenu
 from .host import LibraryHost, describe_error
 from .indexing import IndexJob
+from .layout import compact
 from .learn_panel import LearnBar, LearnDialog, LearnUI
 from .learning import LearnController
-from .library_panel import LibraryPanel
+from .library_panel import LibraryPanel, files_in, remove_question
 from .models import ModelImport
 from .options import Options
 from .query_bar import QueryBar
-from .reference import ReferenceWell
+from .reference import ReferenceWell, local_path
 from .results_model import ResultsModel
 from .results_view import ResultsView
-from .reveal import reveal
+from .reveal import file_url, no_program, reveal
 from .search import SearchController
 from .thumbs import Thumbnails
+from .viewer import PhotoViewer
 from .voting import VoteController
 from .watching import FolderWatcher
 
 PREFS = "prefs"
+HEADER_MIN = 140  # pixels for the results header: three or four lines in an 800-pixel window
 # What the status bar's precision means (the model's graphs that run, engine.runtime).
 PRECISION_TIPS = {
     "int8": "The model runs with 8-bit weights: about twice as fast on a CPU, checked against full precision "
@@ -96,6 +106,8 @@ class MainWindow(QMainWindow):
         self.open_url = QDesktopServices.openUrl  # tests put a recorder here
         self.result: SearchResult | None = None
         self._closed = False
+        self._had_query = False  # words or a reference were restored: the demo's example does not replace them
+        self.no_program_box: QMessageBox | None = None  # the last "no program is registered" notice
         self._demo_to_index: Path | None = None  # demo photos to index once their library is open
         self._demo_indexing: Path | None = None  # demo photos being indexed: an example query follows
         self._opening: tuple[Path, Path | None] = (options.library, options.bundle)
@@ -117,7 +129,8 @@ class MainWindow(QMainWindow):
         self.query_bar = QueryBar()
         self.header = QLabel("")
         self.header.setWordWrap(True)
-        self.undo_button = QPushButton("Undo vote")
+        self.header.setMinimumWidth(HEADER_MIN)  # the controls beside it give way first
+        self.undo_button = compact(QPushButton("Undo vote"))
         self.undo_button.setToolTip("Take back your last vote (Ctrl+Z)")
         self.undo_button.setEnabled(False)
         self.view = ResultsView(self.prefs.tile_px)
@@ -132,7 +145,13 @@ class MainWindow(QMainWindow):
         box = QVBoxLayout(right)
         box.addWidget(self.query_bar)
         box.addLayout(head)
-        box.addWidget(self.view, 1)
+        self.browse_bar = BrowseBar(self.prefs.tile_px)  # order, folder, dates, thumbnail size
+        self.viewer = PhotoViewer(self.host, self.model)
+        self.pages = QStackedWidget()  # the grid, or one photo large
+        self.pages.addWidget(self.view)
+        self.pages.addWidget(self.viewer)
+        box.addWidget(self.browse_bar)
+        box.addWidget(self.pages, 1)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(left)
         self.splitter.addWidget(right)
@@ -166,6 +185,7 @@ class MainWindow(QMainWindow):
         model.addSeparator()
         self.learn_ui = LearnUI(self.learn, self.learn_bar, self.learn_dialog, model.addAction("Learn from my votes…"),
                                 model.addAction("Roll back"), lambda: self.search.submit(), self)
+        self.help = HelpMenu(self.menuBar().addMenu("&Help"), self.menuBar(), self.host, self)  # the last menu
 
     def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
         a = menu.addAction(text)
@@ -184,6 +204,7 @@ class MainWindow(QMainWindow):
         self.well.failed.connect(lambda m: self.say(f"That reference cannot be read: {m}"))
         self.query_bar.text_changed.connect(self.search.set_text)
         self.query_bar.mode_changed.connect(self.search.set_mode)
+        self.query_bar.mode_changed.connect(lambda m: self.well.set_in_use(m is not Mode.TEXT))
         self.query_bar.image_pasted.connect(self.well.take_mime)
         s = self.search
         s.answered.connect(self._answered)
@@ -199,17 +220,19 @@ class MainWindow(QMainWindow):
         self.undo_button.clicked.connect(self.votes.undo)
         v = self.view
         v.vote_requested.connect(self.votes.vote)
-        v.open_requested.connect(lambda r: self.open_url(QUrl.fromLocalFile(self.model.hit(r).path)))
-        v.reveal_requested.connect(lambda r: reveal(self.model.hit(r).path, self.open_url))
+        v.open_requested.connect(lambda r: self.open_with_system(self.model.hit(r).path))
+        v.reveal_requested.connect(lambda r: self.reveal_in_folder(self.model.hit(r).path))
         v.copy_requested.connect(self._copy_path)
         v.reference_requested.connect(lambda r: self.well.set_reference(self.model.hit(r).path))
         v.similar_requested.connect(self._similar)
         self._connect_library()
+        self.browsing = Browsing(self)  # the library listed, more pages, the viewer, tile sizes
 
     def _connect_library(self) -> None:
         p, j = self.panel, self.index_job
         p.add_requested.connect(self._add_folder)
-        p.remove_requested.connect(self._remove_folder)
+        p.remove_requested.connect(self._confirm_remove)
+        j.status.connect(p.show_status)  # while indexing: the new folder at once, the count as it grows
         p.rescan_requested.connect(lambda: j.start())
         p.pause_requested.connect(lambda on: j.pause() if on else j.resume())
         p.cancel_requested.connect(j.cancel)
@@ -308,7 +331,7 @@ class MainWindow(QMainWindow):
         self.panel.set_indexing(False)
         self.panel.show_report(report)
         demo, self._demo_indexing = self._demo_indexing, None
-        if demo is not None and not report.cancelled:
+        if demo is not None and not report.cancelled and not self._had_query:  # the user's own query stays
             self.host.tasks.run("read", lambda: example_queries(demo), self._example, self._no_example)
         else:
             self.search.submit()  # new photos may answer the query on screen
@@ -344,14 +367,14 @@ class MainWindow(QMainWindow):
     def _answered(self, result: SearchResult, stored: list, note: str) -> None:
         self.result = result
         self.votes.show(result, stored)
-        self.model.set_result(result)
+        self.model.set_result(result, self.search.dates)
         n, cut = len(result.hits), result.cutoff
         if n == 0:
             self.header.setText(note)
             self.view.set_message("No photos to show yet: add a folder, or wait for indexing.")
             return
-        head = (f"<b>{cut}</b> strong match{'es' if cut != 1 else ''} above the line · {n - cut} more"
-                if cut < n else f"{n} photos, no clear drop in scores")
+        st = self.host.status
+        head = header_words(n, cut, self.search.query.k, st.photos if st is not None else None)
         self.header.setText(head + (f" — {note}" if note else ""))
         self.view.scrollToTop()
 
@@ -406,13 +429,40 @@ class MainWindow(QMainWindow):
         self.host.call("write", lambda lib: lib.remove_root(folder),
                        lambda _: (self.host.refresh(), self.search.submit()))
 
-    def _copy_path(self, row: int) -> None:
-        path = self.model.hit(row).path
+    def _confirm_remove(self, folder: str) -> None:
+        """Remove asks first, naming the folder and how many photos it takes out (counted on a worker)."""
+        self.host.call("read", lambda lib: files_in(lib, folder), lambda n: self._ask_remove(folder, n))
+
+    def _ask_remove(self, folder: str, files: int) -> None:
+        if self.ask("Remove this folder from the library?", remove_question(folder, files)):
+            self._remove_folder(folder)
+
+    def open_with_system(self, path: str) -> None:
+        """Open the photo in the system's viewer; say so, with the path, when none is registered."""
+        if not self.open_url(file_url(path)):
+            self._no_program("open", path)
+
+    def reveal_in_folder(self, path: str) -> None:
+        if not reveal(path, self.open_url):
+            self._no_program("reveal", path)
+
+    def _no_program(self, what: str, path: str) -> None:
+        self.say(("No program is registered to open " if what == "open" else "No file manager to show ") + shown(path))
+        self.no_program_box = no_program(self, what, path)
+
+    def _copy_path(self, rows: list[int]) -> None:
+        """Copy path and Ctrl+C: the paths of ``rows`` (the view's selection)."""
+        if rows:
+            self.copy_paths([self.model.hit(r).path for r in rows])
+
+    def copy_paths(self, paths: list[str]) -> None:
+        """Put ``paths`` on the clipboard: as text, one per line (a name that is not UTF-8 with
+        escapes), and as file URLs (the exact bytes) for file managers."""
         mime = QMimeData()
-        mime.setText(path)
-        mime.setUrls([QUrl.fromLocalFile(path)])
+        mime.setText("\n".join(shown(p) for p in paths))
+        mime.setUrls([file_url(p) for p in paths])
         QGuiApplication.clipboard().setMimeData(mime)
-        self.say(f"Copied {path}")
+        self.say(f"Copied {shown(paths[0])}" if len(paths) == 1 else f"Copied {len(paths)} paths, one per line")
 
     def _similar(self, row: int) -> None:
         self.query_bar.set_mode(Mode.SIMILAR)
@@ -430,8 +480,9 @@ class MainWindow(QMainWindow):
         geometry = s.value("window/geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
-        else:
-            self.resize(1280, 820)
+        else:  # a share of the screen: the status bar stays on a small one
+            free = self.screen().availableGeometry()
+            self.resize(*default_size(free.width(), free.height()))
         split = s.value("window/splitter")
         if split is not None:
             self.splitter.restoreState(split)
@@ -439,12 +490,28 @@ class MainWindow(QMainWindow):
             self.query_bar.set_mode(Mode(s.value("search/mode", self.prefs.mode)))
         except ValueError:
             pass
+        self._restore_query(str(s.value("search/text", "") or ""), str(s.value("search/reference", "") or ""))
+
+    def _restore_query(self, text: str, reference: str) -> None:
+        """The last words and reference photo (a file URL: a name that is not UTF-8 keeps its
+        bytes); a reference file that is gone is left out (looked for on a worker)."""
+        self._had_query = bool(text or reference)
+        if text:
+            self.query_bar.edit.setText(text)
+        path = local_path(QUrl(reference)) if reference else None
+        if path:
+            self.host.tasks.run("read", lambda: os.path.isfile(path),
+                                lambda there: there and self.well.reference is None and self.well.set_reference(path))
 
     def save_state(self) -> None:
         s = self.settings
         s.setValue("window/geometry", self.saveGeometry())
         s.setValue("window/splitter", self.splitter.saveState())
         s.setValue("search/mode", self.query_bar.mode.value)
+        s.setValue("search/text", self.query_bar.edit.text())
+        ref = self.well.reference
+        s.setValue("search/reference", bytes(file_url(ref).toEncoded().data()).decode("ascii")
+                   if isinstance(ref, str) else "")  # a pasted image is not kept
         s.sync()
 
     def closeEvent(self, e: QCloseEvent) -> None:

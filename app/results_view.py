@@ -5,30 +5,39 @@ Qt computes positions arithmetically, so 100k rows cost no per-row layout). It p
 only what is visible, and the model fetches thumbnails only for what is painted.
 
 - The steep-drop cut-off is a line through the grid between the last strong match and
-  the first weaker one (``app.state.grid.divider``), labelled; weaker tiles are
-  drawn dimmer.
-- Hovering a tile shows thumbs-up/down buttons; U or + and D or - vote on the current
-  tile; Enter or a double click opens the photo; the context menu reveals it in its
-  folder, copies its path, uses it as the reference or finds similar photos.
-- Tiles drag out as file URLs.
+  the first weaker one (``app.state.grid.divider``), labelled, while the hits are in the
+  order of their scores; weaker tiles are drawn dimmer.
+- Hovering a tile of a search shows thumbs-up/down buttons; U or + and D or - vote on
+  the selected tiles (on several: each gets that vote, one per photo); the library's
+  listing (no query) has nothing to vote on.
+- Space, Enter or a double click shows the photo in the viewer (``app.viewer``); the
+  context menu opens it with the system's viewer, reveals it in its folder, copies the
+  paths of the selected tiles (Ctrl+C too), uses it as the reference or finds similar ones.
+- Selection is extended (Shift and Ctrl click, Ctrl+A); the selected tiles drag out
+  together as file URLs.
+- Ctrl+wheel and Ctrl+plus/minus ask for larger or smaller tiles (``zoom_requested``).
 GUI-thread-only.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QModelIndex, QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QBrush,
     QColor,
     QContextMenuEvent,
+    QDrag,
     QKeyEvent,
+    QKeySequence,
     QMouseEvent,
     QPainter,
     QPainterPath,
     QPaintEvent,
     QPalette,
     QPen,
+    QPixmap,
     QPolygonF,
+    QWheelEvent,
 )
 from PySide6.QtWidgets import QAbstractItemView, QListView, QMenu, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
@@ -78,6 +87,31 @@ def _thumb(painter: QPainter, rect: QRect, up: bool, fill: QColor, fg: QColor, d
     painter.drawPolygon(tri)
 
 
+def drag_picture(thumb: QPixmap | None, count: int, pal: QPalette, side: int = 96) -> QPixmap:
+    """What follows the pointer while tiles are dragged: a thumbnail, and a count when several go."""
+    pix = QPixmap(side, side)
+    pix.fill(Qt.GlobalColor.transparent)
+    p = QPainter(pix)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    if thumb is not None and not thumb.isNull():
+        img = thumb.scaled(side - 8, side - 8, Qt.AspectRatioMode.KeepAspectRatio,
+                           Qt.TransformationMode.SmoothTransformation)
+        p.drawPixmap((side - img.width()) // 2, (side - img.height()) // 2, img)
+    else:
+        p.setBrush(pal.color(QPalette.ColorRole.Midlight))
+        p.setPen(Qt.PenStyle.NoPen)
+        p.drawRoundedRect(QRectF(4, 4, side - 8, side - 8), 6, 6)
+    if count > 1:
+        badge = QRectF(side - 40, side - 26, 38, 24)
+        p.setBrush(pal.color(QPalette.ColorRole.Highlight))
+        p.setPen(Qt.PenStyle.NoPen)
+        p.drawRoundedRect(badge, 12, 12)
+        p.setPen(pal.color(QPalette.ColorRole.HighlightedText))
+        p.drawText(badge, Qt.AlignmentFlag.AlignCenter, str(count))
+    p.end()
+    return pix
+
+
 def _data(index: QModelIndex, role: int):
     """``index.data(role)`` asked of the Python model directly: no QVariant round trip.
 
@@ -88,8 +122,6 @@ def _data(index: QModelIndex, role: int):
 
 
 class TileDelegate(QStyledItemDelegate):
-    vote_clicked = Signal(int, bool)  # row, up
-
     def __init__(self, tile_px: int, parent=None):
         super().__init__(parent)
         self.tile_px = tile_px
@@ -119,7 +151,8 @@ class TileDelegate(QStyledItemDelegate):
         )
         painter.drawText(name_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter, name)
         painter.setOpacity(1.0)
-        self._paint_votes(painter, cell, _data(index, Role.VOTE), hover)
+        if _data(index, Role.VOTABLE):
+            self._paint_votes(painter, cell, _data(index, Role.VOTE), hover)
         painter.restore()
 
     def _paint_image(self, painter: QPainter, cell: QRect, index: QModelIndex, pal: QPalette) -> None:
@@ -155,37 +188,22 @@ class TileDelegate(QStyledItemDelegate):
             badge = QRect(image_rect(cell, self.tile_px).topLeft() + QPoint(4, 4), QSize(BUTTON - 4, BUTTON - 4))
             _thumb(painter, badge, vote.up, UP_COLOR if vote.up else DOWN_COLOR, QColor("white"), dashed=vote.pending)
 
-    def editorEvent(self, event: QEvent, model, option: QStyleOptionViewItem, index: QModelIndex) -> bool:
-        if event.type() in (
-            QEvent.Type.MouseButtonPress,
-            QEvent.Type.MouseButtonRelease,
-            QEvent.Type.MouseButtonDblClick,
-        ):
-            assert isinstance(event, QMouseEvent)
-            up_r, down_r = vote_buttons(option.rect, self.tile_px)
-            pos = event.position().toPoint()
-            for rect, up in ((up_r, True), (down_r, False)):
-                if rect.contains(pos) and event.button() == Qt.MouseButton.LeftButton:
-                    if event.type() == QEvent.Type.MouseButtonRelease:
-                        self.vote_clicked.emit(index.row(), up)
-                    return True  # a click on a thumb neither selects nor opens
-        return super().editorEvent(event, model, option, index)
-
 
 class ResultsView(QListView):
     vote_requested = Signal(int, bool)  # row, up
-    open_requested = Signal(int)
+    view_requested = Signal(int)  # show the photo in the viewer
+    open_requested = Signal(int)  # open it with the system's viewer
     reveal_requested = Signal(int)
-    copy_requested = Signal(int)
+    copy_requested = Signal(list)  # rows whose paths to copy
     reference_requested = Signal(int)
     similar_requested = Signal(int)
+    zoom_requested = Signal(int)  # steps: +1 larger tiles, -1 smaller
 
     def __init__(self, tile_px: int, parent=None):
         super().__init__(parent)
         self.tile_px = tile_px
         self.message = ""
         self.delegate = TileDelegate(tile_px, self)
-        self.delegate.vote_clicked.connect(self.vote_requested)
         self.setItemDelegate(self.delegate)
         self.setViewMode(QListView.ViewMode.ListMode)
         self.setFlow(QListView.Flow.LeftToRight)
@@ -196,7 +214,11 @@ class ResultsView(QListView):
         self.setGridSize(tile_size(tile_px))
         self.setLayoutMode(QListView.LayoutMode.Batched)
         self.setBatchSize(2000)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        # A new listing is laid out in batches (a 100,000-row result keeps the window
+        # answering); rows added at the end in one pass: Qt lays a list view out again from
+        # its first row on every insertion, and batches would shrink the scroll range
+        # for a moment, pulling the view back from where the user scrolled to.
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setDragEnabled(True)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
@@ -204,7 +226,41 @@ class ResultsView(QListView):
         self.verticalScrollBar().setSingleStep(tile_size(tile_px).height() // 3)
         self.setMouseTracking(True)
         self.viewport().setAttribute(Qt.WidgetAttribute.WA_Hover)
-        self.doubleClicked.connect(lambda i: self.open_requested.emit(i.row()))
+        self.doubleClicked.connect(lambda i: self.view_requested.emit(i.row()))
+
+    def setModel(self, model) -> None:
+        super().setModel(model)
+        if model is not None:
+            model.modelAboutToBeReset.connect(lambda: self.setLayoutMode(QListView.LayoutMode.Batched))
+            model.rowsAboutToBeInserted.connect(lambda *_: self.setLayoutMode(QListView.LayoutMode.SinglePass))
+
+    def keep_place(self, scrolled: int, row: int | None) -> None:
+        """After a new listing of the same photos: lay it out now and scroll back to where
+        the grid was, with ``row`` current again."""
+        self.setLayoutMode(QListView.LayoutMode.SinglePass)
+        self.doItemsLayout()
+        if row is not None:
+            self.selectionModel().setCurrentIndex(self.model().index(row, 0),
+                                                  QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        self.verticalScrollBar().setValue(scrolled)
+
+    def set_tile_px(self, tile_px: int) -> None:
+        """Another thumbnail size: cells follow, the layout is arithmetic again."""
+        if tile_px == self.tile_px:
+            return
+        current = self.currentIndex()
+        self.tile_px = self.delegate.tile_px = tile_px
+        self.verticalScrollBar().setSingleStep(tile_size(tile_px).height() // 3)
+        self.fit_grid()
+        if current.isValid():
+            self.scrollTo(current)
+
+    def selected_rows(self) -> list[int]:
+        """The selected rows in order; the current one when none is selected."""
+        rows = sorted({i.row() for i in self.selectionModel().selectedIndexes()}) if self.selectionModel() else []
+        if not rows and self.currentIndex().isValid():
+            rows = [self.currentIndex().row()]
+        return rows
 
     def resizeEvent(self, e) -> None:
         super().resizeEvent(e)
@@ -268,7 +324,7 @@ class ResultsView(QListView):
                 )
             p.end()
             return
-        lines = self.divider_lines()
+        lines = self.divider_lines() if getattr(m, "by_score", True) else []
         if lines:
             p.setPen(QPen(DIVIDER_COLOR, 3, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
             for a, b in lines:
@@ -297,40 +353,118 @@ class ResultsView(QListView):
 
     def keyPressEvent(self, e: QKeyEvent) -> None:
         row = self.currentIndex().row() if self.currentIndex().isValid() else -1
-        key = e.key()
-        if row >= 0 and key in (Qt.Key.Key_U, Qt.Key.Key_Plus, Qt.Key.Key_Equal):
-            self.vote_requested.emit(row, True)
+        key, ctrl = e.key(), bool(e.modifiers() & Qt.KeyboardModifier.ControlModifier)
+        if e.matches(QKeySequence.StandardKey.Copy):
+            if self.selected_rows():
+                self.copy_requested.emit(self.selected_rows())
+        elif ctrl and key in (Qt.Key.Key_Plus, Qt.Key.Key_Equal, Qt.Key.Key_Minus):
+            self.zoom_requested.emit(-1 if key == Qt.Key.Key_Minus else 1)
+        elif row >= 0 and key in (Qt.Key.Key_U, Qt.Key.Key_Plus, Qt.Key.Key_Equal):
+            self.vote(True)
         elif row >= 0 and key in (Qt.Key.Key_D, Qt.Key.Key_Minus):
-            self.vote_requested.emit(row, False)
-        elif row >= 0 and key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
-            self.open_requested.emit(row)
+            self.vote(False)
+        elif row >= 0 and key in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space):
+            self.view_requested.emit(row)
         else:
             super().keyPressEvent(e)
+
+    def vote(self, up: bool) -> None:
+        """Vote on the selected tiles. One tile: a toggle (the same thumb again takes it back);
+        several: each that does not hold this vote yet gets it."""
+        self.vote_rows(self.selected_rows(), up)
+
+    def vote_rows(self, rows: list[int], up: bool) -> None:
+        if len(rows) == 1:
+            self.vote_requested.emit(rows[0], up)
+            return
+        m = self.model()
+        for r in rows:
+            tile = m.data(m.index(r, 0), Role.VOTE)
+            if tile is None or tile.up != up:
+                self.vote_requested.emit(r, up)
+
+    def startDrag(self, actions: Qt.DropAction) -> None:
+        """The selected tiles leave as file URLs (``ResultsModel.mimeData``), under a small
+        picture of the one grabbed and how many go."""
+        m, rows = self.model(), self.selected_rows()
+        if m is None or not rows:
+            return
+        drag = QDrag(self)
+        drag.setMimeData(m.mimeData([m.index(r, 0) for r in rows]))
+        grabbed = self.currentIndex() if self.currentIndex().isValid() else m.index(rows[0], 0)
+        drag.setPixmap(drag_picture(m.data(grabbed, Qt.ItemDataRole.DecorationRole), len(rows), self.palette()))
+        drag.exec(Qt.DropAction.CopyAction)
+
+    def thumb_at(self, pos: QPoint) -> tuple[int, bool] | None:
+        """(row, up) of the vote button of a search's tile under ``pos``, or None."""
+        index = self.indexAt(pos)
+        if not index.isValid() or not _data(index, Role.VOTABLE):
+            return None
+        up_r, down_r = vote_buttons(self.visualRect(index), self.tile_px)
+        return (index.row(), True) if up_r.contains(pos) else (index.row(), False) if down_r.contains(pos) else None
+
+    # A click on a thumb votes: it neither selects, nor starts a drag, nor opens the tile.
+    def mousePressEvent(self, e: QMouseEvent) -> None:
+        if e.button() == Qt.MouseButton.LeftButton and self.thumb_at(e.position().toPoint()) is not None:
+            e.accept()
+            return
+        super().mousePressEvent(e)
+
+    def mouseReleaseEvent(self, e: QMouseEvent) -> None:
+        thumb = self.thumb_at(e.position().toPoint()) if e.button() == Qt.MouseButton.LeftButton else None
+        if thumb is not None:
+            self.vote_requested.emit(*thumb)
+            e.accept()
+            return
+        super().mouseReleaseEvent(e)
+
+    def mouseDoubleClickEvent(self, e: QMouseEvent) -> None:
+        if e.button() == Qt.MouseButton.LeftButton and self.thumb_at(e.position().toPoint()) is not None:
+            e.accept()
+            return
+        super().mouseDoubleClickEvent(e)
+
+    def wheelEvent(self, e: QWheelEvent) -> None:
+        if e.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            dy = e.angleDelta().y()
+            if dy:
+                self.zoom_requested.emit(1 if dy > 0 else -1)
+            e.accept()
+            return
+        super().wheelEvent(e)
 
     def contextMenuEvent(self, e: QContextMenuEvent) -> None:
         index = self.indexAt(e.pos())
         if not index.isValid():
             return
         row = index.row()
-        self.setCurrentIndex(index)
+        if not self.selectionModel().isSelected(index):
+            self.setCurrentIndex(index)
         menu = self.context_menu(row)
         menu.exec(e.globalPos())
 
     def context_menu(self, row: int) -> QMenu:
+        """The menu of a tile; with several selected (the tile among them), copying and votes take them all."""
+        rows = self.selected_rows() if row in self.selected_rows() else [row]
+        many = len(rows) > 1
         menu = QMenu(self)
+        menu.addAction("View (Space)", lambda: self.view_requested.emit(row))
         for text, signal in (
-            ("Open", self.open_requested),
+            ("Open with system viewer", self.open_requested),
             ("Reveal in folder", self.reveal_requested),
-            ("Copy path", self.copy_requested),
-            (None, None),
-            ("Use as reference", self.reference_requested),
-            ("Find similar", self.similar_requested),
-            (None, None),
         ):
-            if text is None:
-                menu.addSeparator()
-            else:
-                menu.addAction(text, lambda s=signal: s.emit(row))
-        menu.addAction("Thumbs up (U)", lambda: self.vote_requested.emit(row, True))
-        menu.addAction("Thumbs down (D)", lambda: self.vote_requested.emit(row, False))
+            menu.addAction(text, lambda s=signal: s.emit(row))
+        menu.addAction(f"Copy {len(rows)} paths" if many else "Copy path", lambda: self.copy_requested.emit(rows))
+        menu.addSeparator()
+        for text, signal in (("Use as reference", self.reference_requested), ("Find similar", self.similar_requested)):
+            menu.addAction(text, lambda s=signal: s.emit(row))
+        menu.addSeparator()
+        m = self.model()
+        votable = m is not None and bool(m.data(m.index(row, 0), Role.VOTABLE))
+        for up, word in ((True, "up (U)"), (False, "down (D)")):
+            text = f"Thumbs {word} on all {len(rows)}" if many else f"Thumbs {word}"
+            a = menu.addAction(text, lambda u=up: self.vote_rows(rows, u))
+            a.setEnabled(votable)
+            if not votable:
+                a.setToolTip("Votes belong to a question: search first")
         return menu

@@ -30,7 +30,9 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
+from . import browse as browsing
 from . import integrity
+from .browse import BrowsePage, PhotoDetails, PhotoFilter
 from .bundle import Bundle, load_bundle
 from .catalog import Catalog, Photo
 from .db import SCHEMA_VERSION, Database
@@ -55,8 +57,9 @@ log = logging.getLogger(__name__)
 
 # The values callers handle, importable from here with the Library itself.
 __all__ = [
-    "CATALOG", "Control", "Hit", "IndexConfig", "IndexReport", "Library", "LibraryConfig", "LibraryParts",
-    "LibraryStatus", "Photo", "QdrantConfig", "QueryInfo", "RuntimeConfig", "SearchResult", "VectorConfig", "Vote",
+    "CATALOG", "BrowsePage", "Control", "Hit", "IndexConfig", "IndexReport", "Library", "LibraryConfig",
+    "LibraryParts", "LibraryStatus", "Photo", "PhotoDetails", "PhotoFilter", "QdrantConfig", "QueryInfo",
+    "RuntimeConfig", "SearchResult", "VectorConfig", "Vote",
 ]
 
 
@@ -283,7 +286,7 @@ class Library:
             folder=str(self.folder), roots=tuple(self.roots()), indexed=c["ok"], photos=c["photos"],
             pending=c["pending"], skipped=len(skipped), skipped_files=tuple(skipped),
             bundle=self.bundle.label, bundle_path=str(self.bundle.root), demo_model=m.demo,
-            device=self.encoders.device, has_text_search=self.encoders.has_text,
+            device=self.encoders.device, precision=self.encoders.precision, has_text_search=self.encoders.has_text,
             index_kind=self.vectors.kind, index_rebuilt_because=self.vectors.rebuilt_because,
             votes=self.feedback.count(), schema_version=SCHEMA_VERSION,
         )
@@ -292,11 +295,12 @@ class Library:
 
     @guarded
     def search(self, text: str | None = None, image: ImageRef | None = None, k: int = 50,
-               exclude_reference: bool = True) -> SearchResult:
+               exclude_reference: bool = True, where: PhotoFilter | None = None) -> SearchResult:
         """Composed search (``image`` + ``text``), or text-only search (``text`` alone).
 
         ``image``: a path, image bytes or a library photo id. The reference photo itself
-        is left out of the results unless ``exclude_reference`` is False.
+        is left out of the results unless ``exclude_reference`` is False. ``where``: only
+        photos in that folder and date range (the best ``k`` of them).
         """
         times: dict[str, float] = {}
         if image is None:
@@ -308,7 +312,7 @@ class Library:
             ids, mask = self._tokenizer.encode([text])  # (1, L), (1, L)
             q = self.encoders.text(ids, mask)  # (1, E)
             times["encode"] = time.perf_counter() - t
-            return self._answer(self._query_info("text", text, None), q, k, frozenset(), times)
+            return self._answer(self._query_info("text", text, None), q, k, frozenset(), times, where)
         ref = self._reference(image)
         t = time.perf_counter()
         cached = self.encoders.cached_query  # per keystroke, only what the text changes runs
@@ -319,29 +323,31 @@ class Library:
         q = (self.encoders.query_cached if cached else self.encoders.query)(reference[None], ids, mask)  # (1, E)
         times["query"] = time.perf_counter() - t
         return self._answer(self._query_info("composed", text or "", ref), q, k, self._excluded(ref, exclude_reference),
-                            times)
+                            times, where)
 
     @guarded
-    def similar(self, image: ImageRef, k: int = 50, exclude_reference: bool = True) -> SearchResult:
+    def similar(self, image: ImageRef, k: int = 50, exclude_reference: bool = True,
+                where: PhotoFilter | None = None) -> SearchResult:
         """Photos that look like ``image``: mean over its target tokens of the best match in each photo."""
         ref = self._reference(image)
         t = time.perf_counter()
         tokens = self._reference_tokens(ref)  # (Q, E)
         times = {"encode": time.perf_counter() - t}
         return self._answer(self._query_info("similar", None, ref), tokens, k, self._excluded(ref, exclude_reference),
-                            times)
+                            times, where)
 
     def _answer(self, info: QueryInfo, queries: np.ndarray, k: int, exclude: frozenset[int],
-                times: dict[str, float]) -> SearchResult:
+                times: dict[str, float], where: PhotoFilter | None = None) -> SearchResult:
         if k <= 0:
             raise QueryError("the number of results must be at least 1")
         integrity.refuse_if_damaged(self.vectors)
         t = time.perf_counter()
         live: dict[int, list[str]] = {}
+        allowed = browsing.matching(self.db, where) if where is not None and where.narrows else None
 
         def keep(ids: np.ndarray) -> np.ndarray:
             live.update(self.catalog.paths(ids))
-            return np.asarray([int(i) in live for i in ids], bool)
+            return np.asarray([int(i) in live and (allowed is None or int(i) in allowed) for i in ids], bool)
 
         ids, scores = self.vectors.search(queries, k, keep=keep, exclude=exclude)
         times["search"] = time.perf_counter() - t
@@ -446,6 +452,30 @@ class Library:
         p = self.photo(photo_id)
         return thumbnail(p.path, p.sha256, self.folder / "thumbs", size or self.cfg.thumbnail_size,
                          self.cfg.index.decode)
+
+    # -- browsing (engine.browse) --------------------------------------------------------
+
+    @guarded
+    def browse(self, sort: str = "newest", where: PhotoFilter | None = None, offset: int = 0,
+               limit: int = 300) -> BrowsePage:
+        """Every photo without a query, a page at a time: ``sort`` is "newest" (by the date
+        taken, else the file's time; then by folder), "oldest" or "name"; ``where`` narrows."""
+        return browsing.browse(self.db, self.catalog, sort, where, offset, limit)
+
+    @guarded
+    def folders(self) -> list[tuple[str, int]]:
+        """(folder, photo files directly in it) for every folder holding an indexed photo."""
+        return browsing.folders(self.db)
+
+    @guarded
+    def photo_dates(self, photo_ids: Sequence[int]) -> dict[int, tuple[float, bool]]:
+        """Photo id -> (its date as browsing sorts by it, whether EXIF gave it)."""
+        return browsing.dates(self.db, photo_ids)
+
+    @guarded
+    def details(self, photo_id: int) -> PhotoDetails:
+        """Path, date, size and camera (read from the file's EXIF) of one photo."""
+        return browsing.details(self.db, self.catalog, photo_id)
 
     # -- feedback ------------------------------------------------------------------------
 

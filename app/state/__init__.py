@@ -17,6 +17,9 @@ Nothing here imports PySide6 (``tests/app/state/test_qt_free.py`` checks), and n
 - :mod:`.learn_report`: the trainer's progress lines and report, in words; the plot's geometry.
 - :mod:`.get_model`: "Get the QuRe model": where the checkpoint comes from, the converter's
   command line and progress lines, why a run failed (files to fetch by hand, no trainer), the flow.
+- :mod:`.browse`: the library as a place: orders, the folder and date filter and its words,
+  folder choices, pages that grow, thumbnail sizes.
+- :mod:`.viewer`: the photo viewer: zoom stops, fitting, moving through the grid, the facts shown.
 
 The rest of ``app/`` owns threads and widgets and calls only these and ``engine.library``.
 """

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from engine.errors import QueryError
-from engine.library import Library, SearchResult
+from engine.library import Library, PhotoFilter, SearchResult
 from engine.references import ImageRef
 
 
@@ -73,15 +73,16 @@ def plan(q: Query, has_text: bool) -> Plan:
     return Plan("", "Drop a photo, then type how the one you want differs.")
 
 
-def run(lib: Library, q: Query) -> SearchResult:
-    """Answer ``q`` with the call :func:`plan` chose (raises QueryError if none can run)."""
+def run(lib: Library, q: Query, where: PhotoFilter | None = None) -> SearchResult:
+    """Answer ``q`` with the call :func:`plan` chose (raises QueryError if none can run);
+    ``where``: only photos in that folder and date range."""
     p = plan(q, lib.encoders.has_text)
     if p.call == "composed":
-        return lib.search(text=q.text.strip(), image=q.reference, k=q.k)
+        return lib.search(text=q.text.strip(), image=q.reference, k=q.k, where=where)
     if p.call == "text":
-        return lib.search(text=q.text.strip(), k=q.k)
+        return lib.search(text=q.text.strip(), k=q.k, where=where)
     if p.call == "similar":
-        return lib.similar(q.reference, k=q.k)  # type: ignore[arg-type]  # plan checked it
+        return lib.similar(q.reference, k=q.k, where=where)  # type: ignore[arg-type]  # plan checked it
     raise QueryError(p.note)
 
 
