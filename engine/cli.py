@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -21,7 +22,7 @@ from .faiss_index import KINDS
 from .formats import RAW_PAIR_MODES
 from .fspath import shown
 from .index_kind import VectorConfig
-from .indexer import IndexConfig, IndexReport, Progress
+from .indexer import Control, IndexConfig, IndexReport, Progress
 from .library import Library, LibraryConfig, SearchResult
 from .resources import default_demo_library_dir, default_library_dir, demo_bundle_dir
 from .runtime import PRECISIONS, RuntimeConfig
@@ -299,11 +300,25 @@ def cmd_watch(args: argparse.Namespace) -> int:
             raise UsageError("no folders yet: give the folders to watch, e.g. cirsearch watch ~/Pictures")
         watch = FolderWatch(lib.folder, cfg, catch_up=True, on_coverage=coverage)
         watch.set_roots(lib.roots())
+        stop = Control()
+
+        def interrupted(signum, frame) -> None:
+            # The first Ctrl-C only asks: the loop and a run in progress stop at their next
+            # check, so no KeyboardInterrupt lands inside a lock or a transaction. A second
+            # one stops at once.
+            if stop.cancelled:
+                raise KeyboardInterrupt
+            stop.cancel()
+
+        before = signal.signal(signal.SIGINT, interrupted)
         try:
             keep_indexed(lib, watch, ran, lambda why: print(f"cirsearch watch: {why}; trying again later",
-                                                             file=sys.stderr, flush=True))
+                                                             file=sys.stderr, flush=True), stop)
         finally:
+            signal.signal(signal.SIGINT, before)
             watch.close()
+    if stop.cancelled:
+        raise KeyboardInterrupt  # main() says what is kept and exits 130
     return 0
 
 

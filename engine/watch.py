@@ -48,7 +48,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 
 from .errors import LibraryBusyError
-from .indexer import IndexReport
+from .indexer import Control, IndexReport
 from .scanner import IMAGE_EXTENSIONS
 
 if TYPE_CHECKING:
@@ -382,15 +382,18 @@ class FolderWatch:
 
 
 def keep_indexed(lib: Library, watch: FolderWatch, on_run: Callable[[Decision, IndexReport], None],
-                 on_busy: Callable[[str], None]) -> None:
-    """Index ``lib`` each time ``watch`` says so, until ``watch.stop()`` (or Ctrl-C).
-    ``on_busy``: another indexer holds the library; the run is tried again later."""
-    while not watch.stopped:
-        d = watch.wait(1.0)  # wakes each second: Ctrl-C is seen at once on every platform
+                 on_busy: Callable[[str], None], control: Control | None = None) -> None:
+    """Index ``lib`` each time ``watch`` says so, until ``watch.stop()`` or ``control.cancel()``.
+    ``on_busy``: another indexer holds the library; the run is tried again later.
+    ``control`` also stops a run in progress (between photos; what was committed stays):
+    the command line cancels it from its Ctrl-C handler, which takes no lock."""
+    control = control or Control()
+    while not watch.stopped and not control.cancelled:
+        d = watch.wait(1.0)  # wakes each second to see a cancel
         if d is None:
             continue
         try:
-            report = lib.index()
+            report = lib.index(control=control)
         except LibraryBusyError as e:
             watch.finished(retry=True)
             on_busy(str(e))
@@ -399,4 +402,5 @@ def keep_indexed(lib: Library, watch: FolderWatch, on_run: Callable[[Decision, I
             watch.finished()
             raise
         watch.finished()
-        on_run(d, report)
+        if not report.cancelled:
+            on_run(d, report)
