@@ -302,7 +302,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
         watch.set_roots(lib.roots())
         stop = Control()
 
-        def interrupted(signum, frame) -> None:
+        def interrupted(*_signal) -> None:
             # The first Ctrl-C only asks: the loop and a run in progress stop at their next
             # check, so no KeyboardInterrupt lands inside a lock or a transaction. A second
             # one stops at once.
