@@ -258,10 +258,12 @@ def _summary(r: IndexReport, indexed: int) -> str:
         f"{r.removed} removed, {r.unchanged} unchanged."
     ]
     if r.kept_unreachable:
-        lines.append(f"{r.kept_unreachable} photos kept: their folder could not be read, is empty or has no drive "
-                     "mounted any more (unplugged drive?); see below.")
+        n = r.kept_unreachable
+        lines.append(f"{n} photo{'s' if n != 1 else ''} kept: {'their' if n != 1 else 'its'} folder could not be "
+                     "read, is empty or has no drive mounted any more (unplugged drive?); see below.")
     if r.repaired:
-        lines.append(f"{r.repaired} photos whose stored vectors were damaged were encoded again.")
+        lines.append(f"{r.repaired} photo{'s' if r.repaired != 1 else ''} whose stored vectors were damaged "
+                     f"{'were' if r.repaired != 1 else 'was'} encoded again.")
     if r.raw_paired:
         lines.append(f"{r.raw_paired} RAW files paired with a JPEG of the same shot: the JPEG is indexed "
                      "(--raw-pairs both indexes the RAW files too).")

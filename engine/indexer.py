@@ -381,7 +381,8 @@ def is_mount_point(folder: str) -> bool:
 
 def _absent_drive(path: str, was_mount_point: bool | None, listing: Listing, known: int) -> ScanIssue | None:
     """The issue of a root that had ``known`` files and whose drive is not there now, else None."""
-    kept = f"kept its {known} photos and their votes (unplugged drive?)"
+    one = known == 1
+    kept = f"kept its {known} photo{'' if one else 's'} and {'its' if one else 'their'} votes (unplugged drive?)"
     if was_mount_point and not is_mount_point(path):
         return ScanIssue(path, IssueKind.ABSENT_DRIVE, f"no drive is mounted here any more: {kept}. "
                          "If it is gone for good: cirsearch remove FOLDER, or Remove in the app")
