@@ -133,6 +133,8 @@ class Browsing(QObject):
     # -- folders -------------------------------------------------------------------------
 
     def _status(self, st: LibraryStatus) -> None:
+        if self.w.model.result is not None and self.w.model.result.hits:
+            self._search_header(self._note)  # the library's size may have been unknown when the answer came
         if (st.roots, st.photos) != self._folders_for:
             self._folders_for = (st.roots, st.photos)
             self._read_folders()
