@@ -114,15 +114,29 @@ class Opened:
         return True
 
 
+def _prefer(settings: Path, key: str, value: str) -> None:
+    """Set ``key`` in the [prefs] section of the INI file unless the test set it already."""
+    text = settings.read_text() if settings.exists() else ""
+    if f"{key}=" in text:
+        return
+    if "[prefs]" in text:
+        text = text.replace("[prefs]\n", f"[prefs]\n{key}={value}\n", 1)
+    else:
+        text += f"\n[prefs]\n{key}={value}\n"
+    settings.write_text(text)
+
+
 @pytest.fixture
 def make_window(qtbot, tmp_path, app_bundle):
     """Build a main window on a library folder in tmp_path (not started: call w.start())."""
     from app.main_window import MainWindow
     from app.options import Options
 
-    def make(library: Path | None = None, bundle: Path | None = app_bundle, size=(1100, 760), **kw):
+    def make(library: Path | None = None, bundle: Path | None = app_bundle, size=(1100, 760), watch=False, **kw):
         kw.setdefault("settings_file", tmp_path / "settings.ini")
         kw.setdefault("index_on_open", False)
+        if not watch:  # no watcher starting index runs of its own in tests about something else
+            _prefer(Path(kw["settings_file"]), "watch_folders", "false")
         w = MainWindow(Options(library=library or tmp_path / "lib", bundle=bundle, **kw))
         w.open_url = Opened()
         qtbot.addWidget(w)

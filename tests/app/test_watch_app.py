@@ -28,7 +28,7 @@ def watching(make_window, qtbot, tmp_path):
     root = tmp_path / "photos"
     make_photos(root / "a", 4, seed=1)
     make_photos(root / "b", 4, seed=2)
-    w = make_window()
+    w = make_window(watch=True)
     w.watcher.cfg = FAST
     ticks = itertools.count()  # every progress report reaches the window (as test_library_flow's ``started``)
     w.index_job.clock = lambda: float(next(ticks))
@@ -109,7 +109,7 @@ def test_the_setting_turns_watching_off_and_on(watching, qtbot, make_window, tmp
     assert fin.args[0].encoded == 2 and w.watcher.watching
     w.panel.watch_box.click()
     w.close()
-    again = make_window()
+    again = make_window(watch=True)  # whatever the window saved, not the test's default
     assert not again.panel.watch_box.isChecked() and not again.prefs.watch_folders, "the setting is kept"
 
 
