@@ -90,8 +90,6 @@ def browse_library(n: int, bundle: Path) -> Path:
 
 def browse(app, w, probe: Probe, n: int, bundle: Path) -> dict:
     """Open the ``n``-photo library with no query and scroll its listing to the last photo."""
-    from PySide6.QtCore import QTimer
-
     lib = browse_library(n, bundle)
     shutil.rmtree(lib / "thumbs", ignore_errors=True)
     w.query_bar.edit.clear()
@@ -102,11 +100,7 @@ def browse(app, w, probe: Probe, n: int, bundle: Path) -> dict:
     run_until(app, lambda: w.model.listing is not None and w.model.rowCount() > 0, 120)
     t0, loaded0 = time.perf_counter(), w.thumbs.loaded
     probe.start()
-    bar = w.view.verticalScrollBar()
-    step = max(1, w.view.gridSize().height() // 2)
-    scroller = QTimer()
-    scroller.timeout.connect(lambda: bar.setValue(bar.value() + step))
-    scroller.start(30)
+    bar, scroller = scroll_down(w)
     run_until(app, lambda: bar.value() >= bar.maximum() and not w.model.canFetchMore()
               and not w.search.paging.asking and not w.thumbs.waiting(), 1800)
     scroller.stop()
@@ -143,6 +137,19 @@ class Probe:
         now = time.perf_counter()
         self.gaps.append(now - self._last)
         self._last = now
+
+
+def scroll_down(w):
+    """Scroll the grid down half a row every 30 ms, as a person reading down the results;
+    returns the scroll bar and the timer (stop it when done)."""
+    from PySide6.QtCore import QTimer
+
+    bar = w.view.verticalScrollBar()
+    step = max(1, w.view.gridSize().height() // 2)
+    scroller = QTimer()
+    scroller.timeout.connect(lambda: bar.setValue(bar.value() + step))
+    scroller.start(30)
+    return bar, scroller
 
 
 def run_until(app, pred, timeout_s: float) -> None:
@@ -264,13 +271,7 @@ def search_phases(app, w, probe: Probe, photos: Path, out: dict) -> None:
     w.thumbs.reset()
     w.model.set_result(w.model.result)
     probe.start()
-    bar = w.view.verticalScrollBar()
-    step = max(1, w.view.gridSize().height() // 2)
-    from PySide6.QtCore import QTimer
-
-    scroller = QTimer()
-    scroller.timeout.connect(lambda: bar.setValue(bar.value() + step))
-    scroller.start(30)
+    bar, scroller = scroll_down(w)
     run_until(app, lambda: bar.value() >= bar.maximum() and not w.thumbs.waiting(), 600)
     scroller.stop()
     out["scroll"] = {**probe.stop(), "results": w.model.rowCount(), "thumbnails": w.thumbs.loaded}

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Sequence
 
 from app.state.learn_report import failure_message
+from app.state.transitions import Flow, Transitions
 
 # QuRe's authors link their checkpoints (a Google Drive folder with one for FashionIQ
 # and one for CIRR) from their code's README, section "Checkpoints".
@@ -336,30 +337,18 @@ TRANSITIONS: dict[tuple[Phase, str], Phase] = {
     (Phase.INDEXING, "indexed"): Phase.DONE,
     (Phase.DONE, "reset"): Phase.IDLE,
 }
-EVENTS = frozenset(e for _, e in TRANSITIONS)
+MACHINE = Transitions(TRANSITIONS)
+EVENTS = MACHINE.events
+step = MACHINE.step
 
 
-def step(phase: Phase, event: str) -> Phase | None:
-    """The next phase, or None when ``event`` means nothing in ``phase``."""
-    if event not in EVENTS:
-        raise ValueError(f"unknown event {event!r}")
-    return TRANSITIONS.get((phase, event))
-
-
-class GetModelFlow:
+class GetModelFlow(Flow[Phase]):
     """The phase, the last failure and the new bundle. Not thread-safe (GUI thread)."""
 
     def __init__(self) -> None:
-        self.phase = Phase.IDLE
+        super().__init__(MACHINE, Phase.IDLE)
         self.failure: Failure | None = None  # why the last run failed (shown while idle)
         self.out: Path | None = None  # the run's bundle folder
-
-    def fire(self, event: str) -> bool:
-        nxt = step(self.phase, event)
-        if nxt is None:
-            return False
-        self.phase = nxt
-        return True
 
 
 def start_problem(checkpoint: str, trainer: str | None, phase: Phase) -> str | None:

@@ -29,6 +29,8 @@ from engine.feedback import Vote
 from engine.preferences import VoteView, build_pairs
 from engine.text import TextSpec
 
+from .transitions import Flow, Transitions
+
 # What ``cirsearch-train personalize`` imports beyond the engine (torch.onnx needs onnx).
 TRAINER_MODULES = ("torch", "onnx")
 INSTALL_TRAINER = "install the trainer: pip install cirsearch[train]"
@@ -208,30 +210,18 @@ TRANSITIONS: dict[tuple[Phase, str], Phase] = {
     (Phase.READY, "used"): Phase.IDLE,
     (Phase.READY, "kept"): Phase.IDLE,
 }
-EVENTS = ("start", "cancel", "succeeded", "failed", "used", "kept")
+MACHINE = Transitions(TRANSITIONS)
+EVENTS = MACHINE.events
+step = MACHINE.step
 
 
-def step(phase: Phase, event: str) -> Phase | None:
-    """The next phase, or None when ``event`` means nothing in ``phase``."""
-    if event not in EVENTS:
-        raise ValueError(f"unknown event {event!r}")
-    return TRANSITIONS.get((phase, event))
-
-
-class LearnFlow:
+class LearnFlow(Flow[Phase]):
     """The phase of a learn run plus the one swap in flight. Not thread-safe (GUI thread)."""
 
     def __init__(self) -> None:
-        self.phase = Phase.IDLE
+        super().__init__(MACHINE, Phase.IDLE)
         self.swapping = False
         self.out: Path | None = None  # the run's bundle folder
-
-    def fire(self, event: str) -> bool:
-        nxt = step(self.phase, event)
-        if nxt is None:
-            return False
-        self.phase = nxt
-        return True
 
     def begin_swap(self) -> bool:
         """A model switch ("Use it" or "Roll back") may start; one at a time. A rollback
