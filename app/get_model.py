@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.child_run import ChildRun
 from app.state.get_model import (
     CALIBRATION_PHOTOS,
     CHECKPOINT_FILE,
@@ -62,7 +63,6 @@ from app.state.get_model import (
     use_problem,
 )
 from app.state.learn import trainer_problem
-from app.state.learn_report import LineBuffer
 from app.state.progress import describe
 from engine.indexer import IndexReport, Progress
 from engine.library import LibraryStatus
@@ -72,7 +72,7 @@ from .learning import remove_run
 from .models import ModelImport
 
 
-class GetModel(QObject):
+class GetModel(ChildRun):
     """The conversion's child process and the switch to its result."""
 
     state_changed = Signal()  # the phase, or what is allowed, changed
@@ -91,12 +91,9 @@ class GetModel(QObject):
         self.python = sys.executable
         self.find_spec = importlib.util.find_spec  # tests put a fake here
         self.trainer: str | None = None  # INSTALL_HINT when this Python has no trainer
-        self.proc: QProcess | None = None
         self.state = ImportProgress()
-        self.last_exit: tuple[int, QProcess.ExitStatus] | None = None
         self.model_label = ""  # the new model, once the library uses it
         self.switch_error: str | None = None  # why the last "Use it" failed
-        self._stderr = LineBuffer()
         self._last: tuple[str, Trained] | None = None  # the last run's checkpoint and choice (Try again)
         models.switched.connect(self._switched)
         models.failed.connect(self._switch_failed)
@@ -135,18 +132,12 @@ class GetModel(QObject):
             return False
         self.flow.fire("start")
         self.flow.failure, self.flow.out, self._last = None, out, (checkpoint, trained)
-        self.state, self._stderr = ImportProgress(), LineBuffer()
+        self.state = ImportProgress()
         self.progress.emit(self.state)
         enough = st is not None and st.indexed >= CALIBRATION_PHOTOS  # the int8 check on the user's own photos
         argv = import_command(self.python, Path(checkpoint.strip()).expanduser(), out, trained, self.options,
                               calibrate_on=library if enough else None)
-        proc = self.proc = QProcess(self)
-        proc.setProgram(argv[0])
-        proc.setArguments(argv[1:])
-        proc.readyReadStandardError.connect(self._read_stderr)
-        proc.finished.connect(self._ended)
-        proc.errorOccurred.connect(self._process_error)
-        proc.start()
+        self._launch(argv)
         self.state_changed.emit()
         return True
 
@@ -168,10 +159,6 @@ class GetModel(QObject):
             self.proc.kill()  # a partial download stays in the cache: the next try resumes it
             self.state_changed.emit()
 
-    def _read_stderr(self) -> None:
-        if self.proc is not None:
-            self._lines(self._stderr.feed(bytes(self.proc.readAllStandardError().data())))
-
     def _lines(self, lines: list[str]) -> None:
         for line in lines:
             e = parse_event(line)
@@ -179,24 +166,17 @@ class GetModel(QObject):
                 self.state.feed(e)
                 self.progress.emit(self.state)
 
-    def _process_error(self, error: QProcess.ProcessError) -> None:
-        if error is QProcess.ProcessError.FailedToStart:  # no finished() follows
-            self._end(Failure(Kind.ERROR, f"The converter could not be started ({self.python}): "
-                                          f"{self.proc.errorString()}"))
+    def _failed_to_start(self, reason: str) -> None:
+        self._end(Failure(Kind.ERROR, f"The converter could not be started ({self.python}): {reason}"))
 
     def _ended(self, code: int, status: QProcess.ExitStatus) -> None:
-        self.last_exit = (code, status)
-        self._read_stderr()
-        self._lines(self._stderr.close())
         if self.flow.phase is Phase.CANCELLING or (status is QProcess.ExitStatus.NormalExit and code == 0):
             self._end(None)
         else:
             self._end(failure(self._stderr.lines, code, self.state.missing, self.python))
 
     def _end(self, fail: Failure | None) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None:
-            proc.deleteLater()
+        self._release()
         cancelled = self.flow.phase is Phase.CANCELLING
         self.flow.fire("failed" if fail is not None else "succeeded")
         if fail is None and not cancelled:
@@ -268,7 +248,7 @@ class GetModel(QObject):
         """Quitting: stop a conversion and remove its folder. Blocks briefly."""
         proc, self.proc = self.proc, None
         if proc is not None:
-            proc.finished.disconnect(self._ended)
+            proc.finished.disconnect(self._finished)
             proc.kill()
             proc.waitForFinished(5000)
             self._discard()

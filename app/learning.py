@@ -26,6 +26,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, Signal
 
+from app.child_run import ChildRun
 from app.state.learn import (
     LearnFacts,
     LearnFlow,
@@ -38,7 +39,7 @@ from app.state.learn import (
     start_problem,
     trainer_problem,
 )
-from app.state.learn_report import Epoch, LineBuffer, Outcome, failure_message, parse_epoch, parse_outcome
+from app.state.learn_report import Epoch, Outcome, failure_message, parse_epoch, parse_outcome
 from app.state.query import Requests
 from engine.bundle import Bundle, load_bundle
 from engine.library import Library, LibraryStatus
@@ -47,7 +48,7 @@ from .host import LibraryHost, describe_error
 from .indexing import IndexJob
 
 
-class LearnController(QObject):
+class LearnController(ChildRun):
     facts_changed = Signal(object)  # LearnFacts
     state_changed = Signal()  # the phase, the swap flag or what is allowed changed
     progress = Signal(object)  # Epoch
@@ -66,11 +67,8 @@ class LearnController(QObject):
         self.options = LearnOptions()
         self.python = sys.executable
         self.find_spec = importlib.util.find_spec  # tests put a fake here
-        self.proc: QProcess | None = None
         self.epochs: list[Epoch] = []
         self.outcome: Outcome | None = None
-        self._stderr = LineBuffer()
-        self.last_exit: tuple[int, QProcess.ExitStatus] | None = None  # of the last run's process
         self._facts_requests = Requests()
         index_job.started.connect(self.state_changed)
         index_job.finished.connect(lambda _: self.state_changed.emit())
@@ -115,15 +113,8 @@ class LearnController(QObject):
             self.message.emit(f"Cannot learn from your votes: {describe_error(e)}")
             return False
         self.flow.fire("start")
-        self.flow.out, self.epochs, self.outcome, self._stderr = out, [], None, LineBuffer()
-        argv = personalize_command(self.python, st.folder, out, self.options)
-        proc = self.proc = QProcess(self)
-        proc.setProgram(argv[0])
-        proc.setArguments(argv[1:])
-        proc.readyReadStandardError.connect(self._read_stderr)
-        proc.finished.connect(self._ended)
-        proc.errorOccurred.connect(self._process_error)
-        proc.start()
+        self.flow.out, self.epochs, self.outcome = out, [], None
+        self._launch(personalize_command(self.python, st.folder, out, self.options))
         self.state_changed.emit()
         return True
 
@@ -132,10 +123,6 @@ class LearnController(QObject):
             self.proc.kill()  # the trainer has switched nothing (it was told not to); its folder is removed
             self.state_changed.emit()
 
-    def _read_stderr(self) -> None:
-        if self.proc is not None:
-            self._lines(self._stderr.feed(bytes(self.proc.readAllStandardError().data())))
-
     def _lines(self, lines: list[str]) -> None:
         for line in lines:
             e = parse_epoch(line)
@@ -143,14 +130,10 @@ class LearnController(QObject):
                 self.epochs.append(e)
                 self.progress.emit(e)
 
-    def _process_error(self, error: QProcess.ProcessError) -> None:
-        if error is QProcess.ProcessError.FailedToStart:  # no finished() follows
-            self._end(False, f"the trainer could not be started ({self.python}): {self.proc.errorString()}")
+    def _failed_to_start(self, reason: str) -> None:
+        self._end(False, f"the trainer could not be started ({self.python}): {reason}")
 
     def _ended(self, code: int, status: QProcess.ExitStatus) -> None:
-        self.last_exit = (code, status)
-        self._read_stderr()
-        self._lines(self._stderr.close())
         stdout = bytes(self.proc.readAllStandardOutput().data()).decode("utf-8", "replace")
         if self.flow.phase is Phase.CANCELLING:
             self._end(False, None)
@@ -167,9 +150,7 @@ class LearnController(QObject):
         self._end(True, None)
 
     def _end(self, ok: bool, error: str | None) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None:
-            proc.deleteLater()
+        self._release()
         cancelled = self.flow.phase is Phase.CANCELLING
         self.flow.fire("succeeded" if ok else "failed")
         if ok and not cancelled:
