@@ -233,6 +233,17 @@ def test_without_the_trainer_it_says_how_to_install_it(window, qtbot, files, tmp
     qtbot.waitUntil(lambda: models_dir(w) == [], timeout=10000)
 
 
+def test_a_converter_that_cannot_start_is_reported(window, qtbot, files, tmp_path):
+    w, c = window, window.get_model
+    d = begin(w, qtbot, files)
+    c.python = str(tmp_path / "no-such-python")
+    with qtbot.waitSignal(c.failed, timeout=10000) as failed:
+        d.buttons["convert"].click()
+    assert failed.args[0].kind is Kind.ERROR and "The converter could not be started" in d.outcome.text()
+    assert c.proc is None and c.flow.phase is Phase.IDLE
+    qtbot.waitUntil(lambda: models_dir(w) == [], timeout=10000)
+
+
 def test_cancel_kills_the_converter_and_keeps_the_model(window, qtbot, files, server, tmp_path, monkeypatch):
     w, c = window, window.get_model
     H, mirror = server
