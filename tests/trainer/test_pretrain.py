@@ -238,3 +238,39 @@ def _vocab(world):
     if not path.exists():
         build_wordpiece_vocab(vocabulary_corpus(), path, 400)
     return path
+
+
+def test_a_resized_model_pretrains_trains_exports_and_indexes(tmp_path, world):
+    """--image-size / --vision-width / --vision-layers reach the run, the CIR stage, the
+    bundle's preprocessing and the engine (the resolution and model-size ablations)."""
+    from engine.bundle import load_bundle
+    from engine.library import Library
+
+    pre, cir, bundle = tmp_path / "pre", tmp_path / "cir", tmp_path / "bundle"
+    assert _pretrain(world, pre, "--epochs", "1", "--image-size", "64", "--vision-width", "64",
+                     "--vision-layers", "2") == 0
+    vision = read_config(pre)["model"]["vision"]
+    assert (vision["image_size"], vision["width"], vision["layers"]) == (64, 64, 2)
+    assert read_config(pre)["model"]["image"]["size"] == 64
+    assert main(["train", "--dataset", "fashioniq", "--data-root", str(world), "--method", "contrastive",
+                 "--init", str(pre), "--out", str(cir), "--epochs", "1", "--batch-size", "4",
+                 "--max-steps-per-epoch", "2", "--threads", "1"]) == 0
+    model, _, _ = load_model(cir)
+    assert model.vision.pos_embed.shape == (17, 64) and len(model.vision.blocks) == 2
+    assert main(["export", "--run", str(cir), "--out", str(bundle), "--demo", "--description", "resized"]) == 0
+    assert load_bundle(bundle).manifest.image.size == 64
+    photos = world / "images"
+    with Library.open(tmp_path / "lib", bundle=bundle) as lib:
+        report = lib.index([photos])
+        assert report.encoded == len(list(photos.iterdir())) and not report.failed
+        name = sorted(photos.iterdir())[0]
+        assert lib.similar(name, k=1, exclude_reference=False).hits[0].path == str(name)
+
+
+@pytest.mark.parametrize("flags, words", [(["--image-size", "70"], "multiple of the patch size 16"),
+                                          (["--vision-width", "66"], "multiple of its 4 heads"),
+                                          (["--vision-layers", "0"], "at least 1")])
+def test_an_impossible_size_is_one_line_and_exit_2(tmp_path, world, capsys, flags, words):
+    assert _pretrain(world, tmp_path / "x", *flags) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err

@@ -25,6 +25,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--categories", default=None, help="world categories, comma-separated (default: all)")
     p.add_argument("--split", default="train", help="the split whose images are pretrained on")
     p.add_argument("--probe-split", default="val", help="split probed after each epoch, or 'none'")
+    g = p.add_argument_group("architecture (from scratch, so any size trains; train --init and export follow the run)")
+    g.add_argument("--image-size", type=int, default=None,
+                   help="input resolution in pixels, a multiple of the 16-pixel patch (tiny: 96)")
+    g.add_argument("--vision-width", type=int, default=None, help="vision tower width, a multiple of 4 (tiny: 128)")
+    g.add_argument("--vision-layers", type=int, default=None, help="vision tower depth (tiny: 4)")
     p.add_argument("--scratch-init-std", type=float, default=0.1,
                    help="re-draw the Q-Former's Linear weights from N(0, STD) (0 keeps BERT's 0.02)")
     g = p.add_argument_group("optimization")
@@ -102,9 +107,14 @@ def _run(args: argparse.Namespace) -> int:
 
 def _fresh_model(args):
     from engine.text import Tokenizer
+    from trainer import run as runs
     from trainer.model import build_model, get_config
+    from trainer.model.config import resized
 
-    cfg = get_config(args.model)
+    try:
+        cfg = resized(get_config(args.model), args.image_size, args.vision_width, args.vision_layers)
+    except ValueError as e:
+        raise runs.RunError(str(e)) from None
     vocab = args.vocab
     if vocab is None:
         from engine.world import vocabulary_corpus

@@ -109,6 +109,24 @@ TINY = ModelConfig(
 CONFIGS = {"vitl": VITL, "tiny": TINY}
 
 
+def resized(cfg: ModelConfig, image_size: int | None = None, vision_width: int | None = None,
+            vision_layers: int | None = None) -> ModelConfig:
+    """``cfg`` at another input resolution or vision-tower width/depth (a model trained from
+    scratch can be any of them; the preprocessing size follows the resolution)."""
+    v = cfg.vision
+    size = v.image_size if image_size is None else image_size
+    width = v.width if vision_width is None else vision_width
+    layers = v.layers if vision_layers is None else vision_layers
+    if size < v.patch_size or size % v.patch_size:
+        raise ValueError(f"image size {size} must be a positive multiple of the patch size {v.patch_size}")
+    if width < v.heads or width % v.heads:
+        raise ValueError(f"vision width {width} must be a positive multiple of its {v.heads} heads")
+    if layers < 1:
+        raise ValueError(f"vision layers must be at least 1 (got {layers})")
+    vision = dataclasses.replace(v, image_size=size, width=width, layers=layers)
+    return cfg.replace(vision=vision, image=dataclasses.replace(cfg.image, size=size))
+
+
 def get_config(name: str) -> ModelConfig:
     try:
         return CONFIGS[name]
