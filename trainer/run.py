@@ -111,6 +111,12 @@ def weights_payload(model: QuReModel, epoch: int, step: int, metrics: dict[str, 
     }
 
 
+def _measured_split(data: dict[str, Any]) -> str | None:
+    """The split a run's checkpoint metrics come from: validation of a training run, the
+    probe of a pretraining run."""
+    return data.get("val_split") or data.get("probe_split")
+
+
 def save_initial_run(run_dir: str | Path, model: QuReModel, vocab_path: str | Path, meta: dict[str, Any]) -> Path:
     """Write a run directory holding ``model``'s weights (e.g. imported from a QuRe or
     BLIP-2 checkpoint) so that ``train --init RUN``, ``eval`` and ``export`` can use it.
@@ -159,7 +165,8 @@ def load_model(run_dir: str | Path, which: str = "best") -> tuple[QuReModel, Pat
     """(model in eval mode, strictly loaded; the run's vocab.txt; meta).
 
     ``meta`` is config.json plus, from the checkpoint read: ``epoch``, ``step``, ``metrics``
-    (its validation metrics), ``checkpoint_sha256``; and ``dataset`` (from the data config).
+    (its validation metrics), ``checkpoint_sha256``; ``dataset`` and ``split`` (the split those
+    metrics were measured on) from the data config.
     ``which``: "best" (best.pt) or "last" (checkpoint.pt)."""
     run_dir = Path(run_dir)
     meta = read_config(run_dir)
@@ -178,6 +185,7 @@ def load_model(run_dir: str | Path, which: str = "best") -> tuple[QuReModel, Pat
         **meta,
         **{k: payload.get(k) for k in ("epoch", "step", "metrics")},
         "dataset": (meta.get("data") or {}).get("dataset"),
+        "split": _measured_split(meta.get("data") or {}),
         "checkpoint_sha256": sha256_file(path),
     }
     return model, vocab, meta

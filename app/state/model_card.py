@@ -93,7 +93,8 @@ def _measured(m: Manifest, base: Manifest | None) -> list[tuple[str, str]]:
     metrics = _figures(run.get("metrics")) if isinstance(run, dict) else ""
     if metrics:
         of = " (of the model it was personalized from)" if source is not m else ""
-        rows.append(("Measured on its test set" + of, metrics))
+        split = run.get("split") if isinstance(run.get("split"), str) else "validation"  # what training measures
+        rows.append((f"Measured on its {split} split" + of, metrics))
     figures = _figures(m.int8_check.get("figures"), digits=4) if m.int8_check else ""
     if figures:
         rows.append(("8-bit graphs against full precision", figures))

@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
         description=args.description,
         demo=args.demo,
     )
-    extra = {"run": {k: meta[k] for k in ("method", "epoch", "seed", "dataset", "metrics") if k in meta}}
+    extra = {"run": {k: meta[k] for k in ("method", "epoch", "seed", "dataset", "split", "metrics")
+                     if meta.get(k) is not None}}
     try:
         bundle = export_bundle(model, vocab, args.out, info,
                                ExportOptions(text_graph=not args.no_text, fp16=args.fp16), extra=extra)
