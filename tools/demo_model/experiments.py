@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -74,6 +75,8 @@ def train(world: Path, run: Path, method: str, epochs: int, seed: int, threads: 
         cmd += ["--vocab", str(vocab)]
     if run.exists() and (run / "checkpoint.pt").is_file():
         cmd += ["--resume"]
+    elif run.exists():  # stopped before its first checkpoint: nothing to resume, start it again
+        shutil.rmtree(run)
     sh(cmd, run.parent / "logs" / f"{run.name}.train.log")
     (run / "done").write_text("")
     return run
