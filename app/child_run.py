@@ -6,6 +6,8 @@ the program cannot start (``_failed_to_start``)."""
 
 from __future__ import annotations
 
+from typing import Callable
+
 from PySide6.QtCore import QObject, QProcess
 
 from app.state.learn_report import LineBuffer
@@ -50,12 +52,16 @@ class ChildRun(QObject):
         return proc
 
     # -- the subclass's part -------------------------------------------------------------
+    # Every subclass defines these three (checked when the subclass is created, so a missing
+    # one fails at import, not when a child process first ends).
+    _lines: Callable[[list[str]], None]  # stderr lines as they arrive
+    _ended: Callable[[int, QProcess.ExitStatus], None]  # the process exited (stderr drained)
+    _failed_to_start: Callable[[str], None]  # the program could not start (why)
 
-    def _lines(self, lines: list[str]) -> None:
-        raise NotImplementedError
+    HOOKS = ("_lines", "_ended", "_failed_to_start")
 
-    def _ended(self, code: int, status: QProcess.ExitStatus) -> None:
-        raise NotImplementedError
-
-    def _failed_to_start(self, reason: str) -> None:
-        raise NotImplementedError
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        missing = [name for name in ChildRun.HOOKS if not callable(getattr(cls, name, None))]
+        if missing:
+            raise TypeError(f"{cls.__name__} must define {', '.join(missing)} (see ChildRun)")
