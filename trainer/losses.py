@@ -63,17 +63,24 @@ def bank_info_nce(
 
 
 def image_text_contrastive(
-    scores: torch.Tensor, positive: torch.Tensor, temp: torch.Tensor | float, temp_floor: float = 1e-3
+    scores: torch.Tensor, positive: torch.Tensor, temp: torch.Tensor | float, temp_floor: float = 1e-3,
+    unmatched_texts: bool = False,
 ) -> torch.Tensor:
     """BLIP-2's ITC with several positives: scores (B_img, B_txt) image i vs text j (max over
     the image's target tokens), positive (B_img, B_txt) bool, True where text j is true of
     image i (its own text always). Each direction's target distribution is uniform over the
     row's (column's) positives; the loss is the mean of the two cross-entropies.
-    With ``positive`` the identity this is CLIP's symmetric InfoNCE."""
-    if not bool(positive.any(dim=1).all()) or not bool(positive.any(dim=0).all()):
+    With ``positive`` the identity this is CLIP's symmetric InfoNCE.
+
+    ``unmatched_texts=True`` lets texts true of no image in the batch take part (hard
+    negative texts, as NegCLIP adds them): they are negatives in every image's row, and the
+    text -> image direction averages over the texts that have a positive only."""
+    matched = positive.any(dim=0)
+    if not bool(positive.any(dim=1).all()) or not (unmatched_texts or bool(matched.all())):
         raise ValueError("every image and every text needs at least one positive")
     logits = scores / _temp(temp, temp_floor)  # (Bi, Bt)
     pos = positive.to(logits.dtype)
     i2t = -(pos / pos.sum(1, keepdim=True) * F.log_softmax(logits, dim=1)).sum(1).mean()
+    logits, pos = logits[:, matched], pos[:, matched]
     t2i = -(pos / pos.sum(0, keepdim=True) * F.log_softmax(logits, dim=0)).sum(0).mean()
     return (i2t + t2i) / 2

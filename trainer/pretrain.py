@@ -9,6 +9,19 @@ the same way: image-text contrastive learning (ITC) between an image's target to
 the [CLS] feature of a description, the image's score being the max over its tokens
 (BLIP-2's ``sim_i2t``), with the learned temperature.
 
+Optionally (``near_misses``) some images add a *near miss* to the batch's texts: a
+description false of the image in exactly one attribute ("... with a round neck" for a
+v-necked dress; ``engine.world.descriptions.near_miss``), as NegCLIP adds hard negative
+captions. In a random batch almost no other image differs from a given one in neckline
+alone, so ITC can tell images apart by colour and pattern and learn the small attributes
+slowly; a near miss can only be ranked below the true description by seeing the one
+attribute it changes. Near misses are negatives in the image -> text direction only (a
+near miss that happens to fit another image of the batch is that image's positive).
+``paired`` does the same on the image side: half of each batch is, for each image of the
+other half, an image whose garment differs from it in one attribute (``Neighbours``), so
+the text -> image direction must rank the v-necked dress above the round-necked one that
+matches it in everything else.
+
 A description that leaves attributes out is true of many images: "a green dress" fits
 every green dress in the batch. Those pairs are positives, not negatives (the world knows
 which: ``Description.fits``); each direction's cross-entropy spreads its target over the
@@ -33,8 +46,8 @@ import numpy as np
 import torch
 
 from engine.text import Tokenizer
-from engine.world.attributes import Garment
-from engine.world.descriptions import Description, describe, full_description
+from engine.world.attributes import VALUES, Garment
+from engine.world.descriptions import Description, describe, full_description, near_miss
 from engine.world.errors import WorldError
 from engine.world.layout import read_world
 
@@ -58,6 +71,8 @@ class PretrainConfig:
     warmup_steps: int = 50
     min_lr_ratio: float = 0.01
     omit: float = 0.3  # chance each attribute is left out of a description
+    near_misses: float = 0.0  # chance each image adds a description false in one attribute, as a negative text
+    paired: bool = False  # half of each batch: images of garments one attribute away from the other half's
     temp_floor: float = 1e-3
     seed: int = 0
     log_every: int = 20
@@ -68,6 +83,8 @@ class PretrainConfig:
             raise ValueError("epochs must be positive and the batch at least 2")
         if not 0.0 <= self.omit < 1.0:
             raise ValueError("omit must be in [0, 1)")
+        if not 0.0 <= self.near_misses <= 1.0:
+            raise ValueError("near_misses must be in [0, 1]")
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "PretrainConfig":
@@ -152,6 +169,29 @@ def probe(model: QuReModel, images: WorldImages, tok: Tokenizer, seed: int = 0, 
     return out
 
 
+class Neighbours:
+    """For each image, the images whose garment differs from its own in exactly one
+    attribute (same category), to draw a near miss from."""
+
+    def __init__(self, garments: Sequence[Garment]):
+        by_garment: dict[Garment, list[int]] = {}
+        for i, g in enumerate(garments):
+            by_garment.setdefault(g, []).append(i)
+        self._images = {g: np.asarray(v) for g, v in by_garment.items()}
+        self._near = {g: [h for a in g.attributes for v in VALUES[a] if v != g.get(a)
+                          for h in [g.replace(**{a: v})] if h in self._images] for g in by_garment}
+        self._garments = list(garments)
+
+    def draw(self, i: int, rng: np.random.Generator) -> int:
+        """An image one attribute away from image i (a changed attribute and value drawn
+        uniformly among those the data has), or a random image of the data if none is."""
+        near = self._near[self._garments[i]]
+        if not near:
+            return int(rng.integers(len(self._garments)))
+        images = self._images[near[int(rng.integers(len(near)))]]
+        return int(images[int(rng.integers(len(images)))])
+
+
 # --------------------------------------------------------------------------- loop
 
 
@@ -169,6 +209,7 @@ class Pretrainer:
         self.steps_per_epoch = max(1, n // cfg.batch_size) if n >= cfg.batch_size else 1
         if cfg.max_steps_per_epoch:
             self.steps_per_epoch = min(self.steps_per_epoch, cfg.max_steps_per_epoch)
+        self.neighbours = Neighbours(train.garments) if cfg.paired else None
 
     def resume_from(self, payload: dict[str, Any]) -> None:
         if "optimizer" not in payload:
@@ -180,6 +221,9 @@ class Pretrainer:
     def _batch(self, ids: np.ndarray, rng: np.random.Generator):
         garments = [self.train.garments[int(i)] for i in ids]
         descriptions = [describe(g, rng, self.cfg.omit) for g in garments]
+        if self.cfg.near_misses > 0:  # no draws otherwise: runs without them keep their random stream
+            descriptions += [near_miss(g, rng, self.cfg.omit) for g in garments
+                             if rng.random() < self.cfg.near_misses]
         tid, tmask = self.tok.encode([d.text for d in descriptions])
         dev = self.device
         return (self.train.bank.batch(ids).to(dev), torch.from_numpy(tid).to(dev), torch.from_numpy(tmask).to(dev),
@@ -196,8 +240,12 @@ class Pretrainer:
             lr = lr_at(cfg.lr, epoch, cfg.epochs, self.step, cfg.warmup_steps, cfg.min_lr_ratio)
             for g in self.optimizer.param_groups:
                 g["lr"] = lr
-            pixels, ids, mask, positive = self._batch(order[s * b:(s + 1) * b], rng)
-            loss = image_text_contrastive(itc_scores(model, pixels, ids, mask), positive, model.temp, cfg.temp_floor)
+            ids = order[s * b:(s + 1) * b]
+            if self.neighbours is not None:  # the other half: one near miss of each image in the first
+                ids = np.concatenate([ids[:b - b // 2], [self.neighbours.draw(int(i), rng) for i in ids[:b // 2]]])
+            pixels, ids, mask, positive = self._batch(ids, rng)
+            loss = image_text_contrastive(itc_scores(model, pixels, ids, mask), positive, model.temp, cfg.temp_floor,
+                                          unmatched_texts=cfg.near_misses > 0)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()

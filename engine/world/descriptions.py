@@ -16,10 +16,11 @@ pattern.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Collection
 
 import numpy as np
 
-from engine.world.attributes import Garment
+from engine.world.attributes import VALUES, Garment
 from engine.world.phrases import NOUNS, Statement, fill, fillers, templates
 
 POST_SHARE = 0.35  # chance an attribute is worded after the noun when it can be
@@ -51,11 +52,13 @@ def _word(attribute: str, garment: Garment, frame: str, rng: np.random.Generator
     return fill(_pick(rng, templates(st)[frame]), {k: _pick(rng, v) for k, v in options.items()})
 
 
-def describe(garment: Garment, rng: np.random.Generator, omit: float = 0.3) -> Description:
-    """One random description of ``garment`` (see the module doc)."""
+def describe(garment: Garment, rng: np.random.Generator, omit: float = 0.3,
+             always: Collection[str] = ()) -> Description:
+    """One random description of ``garment`` (see the module doc). Attributes in ``always``
+    are stated whatever the draw (the draw is still made, so the random stream is the same)."""
     if not 0.0 <= omit < 1.0:
         raise ValueError("omit must be in [0, 1)")
-    kept = [a for a in garment.attributes if rng.random() >= omit]
+    kept = [a for a in garment.attributes if rng.random() >= omit or a in always]
     before, after = [], []
     for i in rng.permutation(len(kept)):
         attribute = kept[int(i)]
@@ -68,6 +71,19 @@ def describe(garment: Garment, rng: np.random.Generator, omit: float = 0.3) -> D
     text = " ".join([words, *after])
     stated = (("category", garment.category), *((a, garment.get(a)) for a in sorted(kept)))
     return Description(text, stated)
+
+
+def near_miss(garment: Garment, rng: np.random.Generator, omit: float = 0.3) -> Description:
+    """A description that is false of ``garment`` in exactly one attribute: one of its
+    attributes (uniformly) takes another value (uniformly) and is always stated; the rest
+    are worded and left out as :func:`describe` does. "a green checked dress with a round
+    neck" for a green checked v-neck dress: as an extra negative text in image-text
+    contrastive learning (NegCLIP's hard negative captions) it can only be told from the
+    true description by the one attribute it changes."""
+    attribute = garment.attributes[int(rng.integers(len(garment.attributes)))]
+    others = [v for v in VALUES[attribute] if v != garment.get(attribute)]
+    changed = garment.replace(**{attribute: others[int(rng.integers(len(others)))]})
+    return describe(changed, rng, omit, always=(attribute,))
 
 
 def full_description(garment: Garment, rng: np.random.Generator) -> Description:

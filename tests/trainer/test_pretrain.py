@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from engine.world.attributes import CATEGORIES, Garment, all_garments
-from engine.world.descriptions import describe, full_description
+from engine.world.descriptions import describe, full_description, near_miss
 from engine.world.layout import generate
 from engine.world.plan import WorldConfig
 from trainer.cli import main
@@ -31,13 +31,16 @@ def naive_itc(scores: np.ndarray, positive: np.ndarray, temp: float) -> float:
         log_z = math.log(sum(math.exp(v) for v in logits))
         pos = [j for j in range(bt) if positive[i, j]]
         i2t += -sum(logits[j] - log_z for j in pos) / len(pos)
-    t2i = 0.0
+    t2i, matched = 0.0, 0
     for j in range(bt):
         logits = scores[:, j] / temp
         log_z = math.log(sum(math.exp(v) for v in logits))
         pos = [i for i in range(bi) if positive[i, j]]
+        if not pos:  # a hard negative text: in the image rows only
+            continue
+        matched += 1
         t2i += -sum(logits[i] - log_z for i in pos) / len(pos)
-    return (i2t / bi + t2i / bt) / 2
+    return (i2t / bi + t2i / matched) / 2
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -48,6 +51,29 @@ def test_itc_loss_matches_a_naive_implementation(seed):
     positive = np.eye(b, dtype=bool) | (rng.random((b, b)) < 0.25)
     got = image_text_contrastive(torch.tensor(scores), torch.tensor(positive), 0.07)
     assert float(got) == pytest.approx(naive_itc(scores, positive, 0.07), rel=1e-9)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_itc_with_unmatched_negative_texts_matches_a_naive_implementation(seed):
+    rng = np.random.default_rng(seed)
+    b, extra = 6, 4
+    scores = rng.uniform(-1, 1, size=(b, b + extra))
+    positive = np.zeros((b, b + extra), dtype=bool)
+    positive[:, :b] = np.eye(b, dtype=bool) | (rng.random((b, b)) < 0.25)
+    positive[seed % b, b] = True  # one extra text happens to fit an image of the batch
+    got = image_text_contrastive(torch.tensor(scores), torch.tensor(positive), 0.07, unmatched_texts=True)
+    assert float(got) == pytest.approx(naive_itc(scores, positive, 0.07), rel=1e-9)
+    with pytest.raises(ValueError, match="positive"):
+        image_text_contrastive(torch.tensor(scores), torch.tensor(positive), 0.07)
+
+
+def test_a_negative_text_raises_the_loss_of_the_image_it_resembles():
+    """The near miss scores as high as the true text for image 0: the loss must see it."""
+    scores = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+    positive = torch.tensor([[True, False, False], [False, True, False]])
+    without = image_text_contrastive(scores[:, :2], positive[:, :2], 0.1)
+    with_it = image_text_contrastive(scores, positive, 0.1, unmatched_texts=True)
+    assert float(with_it) > float(without) + 0.1
 
 
 def test_itc_with_one_positive_each_is_symmetric_infonce():
@@ -88,6 +114,24 @@ def test_descriptions_fit_their_garment_and_say_its_words():
     text = [describe(red, np.random.default_rng(s), omit=0.0).text for s in range(30)]
     assert all("red" in t and "dress" in t for t in text)
     assert len(set(text)) > 10, "wordings and orders vary"
+
+
+def test_a_near_miss_is_false_in_exactly_one_stated_attribute():
+    rng = np.random.default_rng(5)
+    changed = {}
+    for g in [g for c in CATEGORIES for g in all_garments(c)][::5]:
+        for _ in range(3):
+            d = near_miss(g, rng, omit=0.5)
+            stated = dict(d.stated)
+            assert stated["category"] == g.category and not d.fits(g)
+            wrong = [a for a, v in stated.items() if a != "category" and g.get(a) != v]
+            assert len(wrong) == 1, (g, d)
+            assert d.fits(g.replace(**{wrong[0]: stated[wrong[0]]}))
+            changed[wrong[0]] = changed.get(wrong[0], 0) + 1
+    assert set(changed) == {"colour", "pattern", "sleeves", "neckline", "length"}, changed
+    forced = [describe(Garment("shirt", "red", "plain", "short"), np.random.default_rng(s), omit=0.9,
+                       always=("sleeves",)) for s in range(20)]
+    assert all(dict(d.stated)["sleeves"] == "short" for d in forced)
 
 
 def test_partial_descriptions_fit_every_garment_they_are_true_of():
@@ -141,6 +185,64 @@ def test_pretrain_writes_a_run_that_train_init_starts_from(tmp_path, world, caps
     first_cir = load_checkpoint(cir / CHECKPOINT)["model"]
     assert set(start) == set(first_cir)
     assert "wrote" in capsys.readouterr().out
+
+
+def test_near_misses_join_the_batch_as_negatives_of_their_own_image(tmp_path, world, capsys):
+    out = tmp_path / "pre"
+    assert _pretrain(world, out, "--near-misses", "1.0") == 0
+    assert read_config(out)["pretraining"]["near_misses"] == 1.0
+    steps = [r for r in read_log(out) if r["kind"] == "step"]
+    assert len(steps) == 6 and all(math.isfinite(r["loss"]) for r in steps)
+
+    from engine.text import Tokenizer
+    from trainer.pretrain import PretrainConfig, Pretrainer, load_world_images
+
+    model, _, _ = load_model(out)
+    images = load_world_images(world, "train", model)
+    tok = Tokenizer(out / "vocab.txt", model.cfg.text_spec())
+    ids = np.arange(8)
+    batches = {}
+    for share in (0.0, 1.0):
+        trainer = Pretrainer(tmp_path / f"unused{share}", model, tok, images, None,
+                             PretrainConfig(near_misses=share), lambda s: None)
+        batches[share] = trainer._batch(ids, np.random.default_rng(0))
+    (_, plain_ids, _, plain_pos), (_, ids2, mask2, pos) = batches[0.0], batches[1.0]
+    w = plain_ids.shape[1]
+    assert plain_ids.shape[0] == 8 and ids2.shape[0] == 16, "one near miss per image"
+    assert torch.equal(ids2[:8, :w], plain_ids) and not mask2[:8, w:].any(), "the true texts are unchanged"
+    assert torch.equal(pos[:, :8], plain_pos)
+    assert not pos[:, 8:].diagonal().any(), "a near miss is never true of its own image"
+    assert main(["pretrain", "--data-root", str(world), "--out", str(tmp_path / "bad"), "--near-misses", "1.5",
+                 "--threads", "1"]) == 2
+    assert "near_misses" in capsys.readouterr().err
+
+
+def test_paired_batches_draw_images_one_attribute_away():
+    from trainer.pretrain import Neighbours
+
+    every = [g for c in ("shirt", "toptee") for g in all_garments(c)]
+    garments = [every[int(i)] for i in np.random.default_rng(1).choice(len(every), 200, replace=False)] * 2
+    lonely = Garment("dress", "red", "plain", "long", "round", "short")  # no dress one attribute away
+    garments.append(lonely)
+    near = Neighbours(garments)
+    rng = np.random.default_rng(0)
+    changed = set()
+    for i, g in enumerate(garments[:-1]):
+        for _ in range(2):
+            j = near.draw(i, rng)
+            assert garments[j].category == g.category and len(g.differences(garments[j])) == 1
+            changed.update(g.differences(garments[j]))
+    assert changed == {"colour", "pattern", "sleeves", "neckline"}
+    assert 0 <= near.draw(len(garments) - 1, rng) < len(garments), "no neighbour: any image"
+
+
+def test_a_paired_run_trains_and_records_it(tmp_path, world):
+    out = tmp_path / "pre"
+    assert _pretrain(world, out, "--paired", "--near-misses", "0.5") == 0
+    cfg = read_config(out)["pretraining"]
+    assert cfg["paired"] is True and cfg["near_misses"] == 0.5
+    steps = [r for r in read_log(out) if r["kind"] == "step"]
+    assert len(steps) == 6 and all(math.isfinite(r["loss"]) for r in steps)
 
 
 def test_pretraining_changes_the_weights_it_should(tmp_path, world):

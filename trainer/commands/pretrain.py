@@ -39,6 +39,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--weight-decay", type=float, default=0.05)
     g.add_argument("--lr-warmup-steps", type=int, default=50)
     g.add_argument("--omit", type=float, default=0.3, help="chance each attribute is left out of a description")
+    g.add_argument("--near-misses", type=float, default=0.0,
+                   help="chance each image adds a description false in one attribute as a hard negative text "
+                        "(NegCLIP's hard negative captions; 0 = none)")
+    g.add_argument("--paired", action="store_true",
+                   help="fill half of each batch with images one attribute away from the other half's (hard "
+                        "negative images)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--log-every", type=int, default=20)
     g.add_argument("--max-steps-per-epoch", type=int, default=None, help="cap steps per epoch (smoke runs)")
@@ -74,8 +80,8 @@ def _run(args: argparse.Namespace) -> int:
         try:
             cfg = PretrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                                  weight_decay=args.weight_decay, warmup_steps=args.lr_warmup_steps, omit=args.omit,
-                                 seed=args.seed, log_every=args.log_every,
-                                 max_steps_per_epoch=args.max_steps_per_epoch)
+                                 near_misses=args.near_misses, paired=args.paired, seed=args.seed,
+                                 log_every=args.log_every, max_steps_per_epoch=args.max_steps_per_epoch)
         except ValueError as e:
             raise runs.RunError(str(e)) from None
         if (args.out / runs.CONFIG).exists():
