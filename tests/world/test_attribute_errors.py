@@ -1,0 +1,72 @@
+"""tools/demo_model/attribute_errors.py: per-attribute agreement of the top 5 with the
+target, on rankings written the way ``eval --dump-rankings`` writes them."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from engine.world.errors import WorldError
+from engine.world.layout import generate, read_world
+from engine.world.plan import WorldConfig
+
+TOOL = Path(__file__).resolve().parents[2] / "tools" / "demo_model" / "attribute_errors.py"
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location("attribute_errors", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    cfg = WorldConfig(seed=4, train_images=30, train_triplets=6, eval_images=60, eval_triplets=12,
+                      train_renders=2, eval_renders=2, image_size=64)
+    return generate(cfg, tmp_path_factory.mktemp("ae") / "world")
+
+
+def _write(out: Path, world_root, pick) -> None:
+    """Rankings whose top 5 are pick(target garment, corpus garments) for every query."""
+    w = read_world(world_root)
+    out.mkdir(exist_ok=True)
+    for category in w.meta["categories"]:
+        corpus = w.splits[(category, "test")]
+        rows = [pick(w.attributes[t.target], corpus, w.attributes) for t in w.triplets[(category, "test")]]
+        (out / f"{category}.json").write_text(json.dumps(rows))
+
+
+def test_a_perfect_ranking_agrees_everywhere_and_a_wrong_neckline_is_seen(tmp_path, world):
+    tool = _tool()
+    _write(tmp_path / "right", world, lambda g, corpus, attrs: [n for n in corpus if attrs[n] == g][:1] * 5)
+    out = tool.attribute_errors(world, tmp_path / "right")
+    assert out["attributes"] and all(r["agree"] == 100.0 for r in out["attributes"].values())
+    assert all(r["p@k"] == 100.0 for r in out["p@k_by_pattern"].values())
+
+    def other_neck(g, corpus, attrs):
+        if g.neckline is None:
+            return [n for n in corpus if attrs[n] == g][:1] * 5
+        flipped = g.replace(neckline="round" if g.neckline == "v-neck" else "v-neck")
+        same_rest = [n for n in corpus if attrs[n] == flipped]
+        return (same_rest or [n for n in corpus if attrs[n].neckline == flipped.neckline])[:1] * 5
+
+    _write(tmp_path / "neck", world, other_neck)
+    out = tool.attribute_errors(world, tmp_path / "neck")
+    necks = {k: r for k, r in out["attributes"].items() if k.startswith("neckline")}
+    assert necks and all(r["agree"] == 0.0 for r in necks.values())
+    assert out["neckline_by_pattern"] and all(r["agree"] == 0.0 for r in out["neckline_by_pattern"].values())
+
+
+def test_rankings_that_do_not_fit_the_split_are_refused(tmp_path, world, capsys):
+    tool = _tool()
+    _write(tmp_path / "r", world, lambda g, corpus, attrs: corpus[:5])
+    first = sorted((tmp_path / "r").glob("*.json"))[0]
+    first.write_text(json.dumps(json.loads(first.read_text())[:-1]))
+    with pytest.raises(WorldError, match="rankings for"):
+        tool.attribute_errors(world, tmp_path / "r")
+    assert tool.main([str(world), str(tmp_path / "missing")]) == 2
+    assert "no rankings" in capsys.readouterr().err
