@@ -3,8 +3,9 @@
 The real run takes hours; a typo in its last step would show only at the end of it. Here
 the same script runs on a world of a few dozen images with one epoch per stage: world,
 vocabulary, pretraining (``PAIRED=1``: the option's branch), composed stage, test eval,
-export (``INT8=0``: float32 graphs; the int8 check has its own tests). A second run must skip every finished step (the script's
-promise that a stopped run continues where it was) and still write the bundle."""
+export (``INT8=0``: float32 graphs; the int8 check has its own tests). A second run must
+skip every finished step (the script's promise that a stopped run continues where it was)
+and still write the bundle."""
 
 from __future__ import annotations
 
