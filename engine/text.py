@@ -65,9 +65,23 @@ def clean_caption(text: str, spec: TextSpec = TextSpec()) -> str:
     return text
 
 
+class VocabError(ValueError):
+    """A vocabulary file that cannot be used: missing, unreadable, not UTF-8 text, or without
+    BERT's special tokens. The message names the file."""
+
+
 def read_vocab(path: str | Path) -> list[str]:
-    with open(path, encoding="utf-8") as f:
-        return [line.rstrip("\n") for line in f]
+    try:
+        with open(path, encoding="utf-8") as f:
+            return [line.rstrip("\n") for line in f]
+    except FileNotFoundError:
+        raise VocabError(f"{path}: vocabulary file not found") from None
+    except IsADirectoryError:
+        raise VocabError(f"{path}: is a folder, not a vocabulary file") from None
+    except UnicodeDecodeError as e:
+        raise VocabError(f"{path}: not a vocabulary file (not UTF-8 text at byte {e.start})") from None
+    except OSError as e:
+        raise VocabError(f"{path}: cannot read the vocabulary file ({e.strerror or e})") from None
 
 
 class Tokenizer:
@@ -80,7 +94,8 @@ class Tokenizer:
         vocab = read_vocab(vocab_path)
         for special in ("[PAD]", "[UNK]", "[CLS]", "[SEP]"):
             if special not in vocab:
-                raise ValueError(f"{vocab_path}: the vocabulary has no {special} token")
+                raise VocabError(f"{vocab_path}: the vocabulary has no {special} token (not a BERT WordPiece "
+                                 "vocab.txt?)")
         self.vocab_size = len(vocab) + len(spec.extra_special_tokens)
         self._tok = BertWordPieceTokenizer(
             str(vocab_path), lowercase=spec.lowercase, clean_text=True, handle_chinese_chars=True

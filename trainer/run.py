@@ -29,6 +29,7 @@ import torch
 from engine.atomic import atomic_write, atomic_write_json
 
 from .model import ModelConfig, QuReModel, build_model
+from .torchfile import TorchFileError, load_weights_only
 
 FORMAT = "cirsearch-run"
 VERSION = 1
@@ -141,7 +142,10 @@ def save_initial_run(run_dir: str | Path, model: QuReModel, vocab_path: str | Pa
 def load_checkpoint(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise RunError(f"{path}: not found")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        return load_weights_only(path)
+    except TorchFileError as e:
+        raise RunError(f"{path}: {e}") from None
 
 
 def model_from_payload(payload: dict[str, Any]) -> QuReModel:

@@ -292,6 +292,23 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, world, capsys):
     assert "no split 'nope'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("content, why", [
+    (b"\xff\xd8\xff\xe0JFIF", "not a vocabulary file (not UTF-8 text at byte 0)"),
+    (b"hello\nworld\n", "the vocabulary has no [PAD] token"),
+    (None, "vocabulary file not found"),
+])
+def test_a_bad_vocabulary_is_one_line_and_exit_2(tmp_path, world, capsys, content, why):
+    vocab = tmp_path / "vocab.txt"
+    if content is not None:
+        vocab.write_bytes(content)
+    argv = ["pretrain", "--data-root", str(world), "--vocab", str(vocab), "--out", str(tmp_path / "x"),
+            "--threads", "1"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {vocab}: {why}") and err.count("\n") == 1, err
+    assert not (tmp_path / "x" / "config.json").exists()
+
+
 def test_cir_stage_with_a_frozen_vision_tower_keeps_it(tmp_path, world):
     out, cir = tmp_path / "pre", tmp_path / "cir"
     assert _pretrain(world, out, "--epochs", "1") == 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import pickle
 
 import numpy as np
 import pytest
@@ -158,8 +157,24 @@ def test_checkpoints_cannot_run_code(tmp_path, tiny_vocab):
     payload = torch.load(tmp_path / "r" / "best.pt", weights_only=True)
     payload["extra"] = Exploit()
     torch.save(payload, tmp_path / "r" / "best.pt")
-    with pytest.raises(pickle.UnpicklingError):
+    with pytest.raises(RunError, match="not loaded, since unpickling them could run code"):
         load_model(tmp_path / "r")
+
+
+def test_a_damaged_checkpoint_is_one_line_not_a_traceback(tmp_path, fiq, tiny_vocab, capsys):
+    torch.manual_seed(0)
+    model = build_model(TINY, vocab_size=Tokenizer(tiny_vocab).vocab_size)
+    save_initial_run(tmp_path / "r", model, tiny_vocab, {})
+    best = tmp_path / "r" / "best.pt"
+    best.write_bytes(best.read_bytes()[: best.stat().st_size // 2])  # a copy cut short
+    argv = ["eval", "--run", str(tmp_path / "r"), "--dataset", "fashioniq", "--data-root", str(fiq), "--split", "val",
+            "--threads", "1"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {best}: truncated or damaged (PytorchStreamReader failed reading zip archive: failed " \
+                  "finding central directory)", err
+    assert _train(fiq, tmp_path / "ft", "contrastive", "--init", str(tmp_path / "r"), "--epochs", "1") == 2
+    assert "truncated or damaged" in capsys.readouterr().err and not (tmp_path / "ft" / "best.pt").exists()
 
 
 class Exploit:

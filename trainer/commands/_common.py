@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from engine.text import VocabError
 from trainer.config import default_of
 from trainer.data.errors import DataError
 from trainer.mining import METHODS as MINING_METHODS
@@ -18,10 +19,10 @@ from trainer.run import RunError
 
 
 def report_errors(fn: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
-    """Run a command; bad data or a bad run folder is one line on stderr and exit code 2."""
+    """Run a command; bad data, a bad vocabulary or a bad run folder is one line on stderr and exit code 2."""
     try:
         return fn(args)
-    except (DataError, RunError) as e:
+    except (DataError, RunError, VocabError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

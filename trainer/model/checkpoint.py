@@ -17,6 +17,7 @@ from typing import Callable
 
 import torch
 
+from ..torchfile import TorchFileError, load_weights_only
 from .config import ModelConfig
 from .qure import QuReModel
 
@@ -116,9 +117,9 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises several types for bad or unsafe pickles
-        raise CheckpointError(f"{path} cannot be read as a weights-only checkpoint: {e}") from e
+        obj = load_weights_only(path)
+    except TorchFileError as e:
+        raise CheckpointError(f"{path} cannot be read as a weights-only checkpoint: {e}") from None
     if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
         obj = obj["model"]
     elif isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
