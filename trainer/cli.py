@@ -35,6 +35,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # stdout went to a reader that stopped (| head): say nothing more
+        return 1
+    except OSError as e:  # a folder that cannot be made, a full disk, a file that went away: one line, not a traceback
+        print(f"error: {os_error_message(e)}", file=sys.stderr)
+        return 2
+
+
+def os_error_message(e: OSError) -> str:
+    """``No such file or directory: /x/y`` (both paths of a rename), else the error's own text."""
+    if e.strerror and e.filename is not None:
+        paths = f"{e.filename} -> {e.filename2}" if e.filename2 is not None else f"{e.filename}"
+        return f"{e.strerror}: {paths}"
+    return e.strerror or str(e) or type(e).__name__
 
 
 if __name__ == "__main__":

@@ -177,6 +177,24 @@ def test_a_damaged_checkpoint_is_one_line_not_a_traceback(tmp_path, fiq, tiny_vo
     assert "truncated or damaged" in capsys.readouterr().err and not (tmp_path / "ft" / "best.pt").exists()
 
 
+def test_outputs_that_cannot_be_written_are_one_line(tmp_path, fiq, capsys):
+    (tmp_path / "a-file").write_text("")
+    assert _train(fiq, tmp_path / "a-file" / "run", "contrastive", "--epochs", "1") == 2
+    assert capsys.readouterr().err.strip() == f"error: Not a directory: {tmp_path / 'a-file' / 'run'}"
+    # eval checks its output paths before it loads anything: no run is needed to see the message
+    base = ["eval", "--run", str(tmp_path / "no-run"), "--dataset", "fashioniq", "--data-root", str(fiq)]
+    for flags, message in [
+        (["--json", str(tmp_path / "a-file" / "m.json")], f"--json: {tmp_path / 'a-file'} is a file, not a folder"),
+        (["--dump-rankings", str(tmp_path / "a-file" / "d")], "--dump-rankings: cannot create the folder"),
+        (["--json", str(tmp_path)], "is a folder: give a file name"),
+    ]:
+        assert main([*base, *flags]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and message in err and "\n" not in err, err
+    assert main([*base, "--json", str(tmp_path / "new" / "m.json")]) == 2  # a writable path: on to the missing run
+    assert "no-run" in capsys.readouterr().err and (tmp_path / "new").is_dir()
+
+
 class Exploit:
     pass
 

@@ -73,7 +73,6 @@ def _run(args: argparse.Namespace) -> int:
     for k, v in metrics.items():
         print(f"{k:>16}  {v:.2f}" if isinstance(v, float) else f"{k:>16}  {v}")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
         source = {"bundle": str(args.bundle)} if args.bundle else {"run": str(args.run)}
         args.json.write_text(json.dumps({**source, "split": args.split, "metrics": metrics}, indent=2))
     return 0
@@ -87,6 +86,26 @@ def _check_options(args: argparse.Namespace) -> None:
         raise RunError("--cirr-submission needs --dataset cirr")
     if args.circo_submission and args.dataset != "circo":
         raise RunError("--circo-submission needs --dataset circo")
+    _prepare_outputs(args)
+
+
+def _prepare_outputs(args: argparse.Namespace) -> None:
+    """Make the output folders now: a path that cannot be written fails before the evaluation, not after it."""
+    folders = [("--dump-rankings", args.dump_rankings), ("--cirr-submission", args.cirr_submission),
+               ("--circo-submission", args.circo_submission)]
+    if args.json is not None:
+        if args.json.is_dir():
+            raise RunError(f"--json {args.json} is a folder: give a file name")
+        folders.append(("--json", args.json.parent))
+    for flag, folder in folders:
+        if folder is None:
+            continue
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise RunError(f"{flag}: {folder} is a file, not a folder") from None
+        except OSError as e:
+            raise RunError(f"{flag}: cannot create the folder {folder}: {e.strerror or e}") from None
 
 
 def _open_run(args: argparse.Namespace, device) -> tuple[Any, Any, Any, Any]:
