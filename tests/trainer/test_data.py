@@ -110,6 +110,8 @@ def test_cirr_paths_relative_to_the_parent(tmp_path):
     for sub in ("captions", "image_splits"):
         (tmp_path / "cirr_dataset" / sub).rename(inner / sub)
     split = load_split("cirr", inner, "val")
+    outer = load_split("cirr", tmp_path / "cirr_dataset", "val")  # the same layout named by its outer folder
+    assert outer.paths == split.paths and outer.triplets == split.triplets
     assert all(p.is_file() for p in split.paths.values())
 
 

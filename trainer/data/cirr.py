@@ -6,7 +6,8 @@
 
 Image paths in the split file are relative to ROOT, or to ROOT's parent (the layout
 where ``captions/`` and ``image_splits/`` sit in ``cirr_dataset/cirr/`` next to the
-image folders ``cirr_dataset/train``, ``dev``, ``test1``). ``split`` is ``train``,
+image folders ``cirr_dataset/train``, ``dev``, ``test1``; ROOT may then be either
+``cirr_dataset/cirr`` or ``cirr_dataset``). ``split`` is ``train``,
 ``val`` or ``test1``; test1 has no ``target_hard``.
 
 The corpus (one group, ``cirr``) is every image of the split. As in QuRe's code, the
@@ -34,6 +35,8 @@ def _resolve(root: Path, rel: str) -> Path | None:
 
 def load_cirr(root: str | Path, split: str) -> CIRSplit:
     root = Path(root)
+    if not (root / "captions").is_dir() and (root / "cirr" / "captions").is_dir():
+        root = root / "cirr"  # the CLIP4Cir layout given by its outer folder, cirr_dataset/
     cap_path = root / "captions" / f"cap.rc2.{split}.json"
     split_path = root / "image_splits" / f"split.rc2.{split}.json"
     items = read_json(cap_path, "CIRR captions file")
