@@ -107,6 +107,10 @@ def load_world_images(root: str | Path, split: str, model: QuReModel,
     except WorldError as e:
         raise DataError(f"{root}: not a generated world ({e})") from None
     cats = list(categories or world.meta["categories"])
+    strangers = [c for c in cats if c not in world.meta["categories"]]
+    if strangers:
+        raise DataError(f"{root}: no category {', '.join(map(repr, strangers))} in this world "
+                        f"(it has {', '.join(world.meta['categories'])})")
     unknown = [c for c in cats if (c, split) not in world.splits]
     if unknown:
         raise DataError(f"{root}: no split {split!r} for {', '.join(unknown)}")

@@ -87,6 +87,8 @@ def test_synthetic_fashioniq_categories_and_groups(tmp_path):
     split = load_split("fashioniq", root, "val")
     assert split.groups == ["dress", "shirt"] and len(split.triplets) == 10
     only = load_split("fashioniq", root, "val", categories=("shirt",))
+    with pytest.raises(DataError, match=r"no val captions for category 'hat' \(there are: dress, shirt\)"):
+        load_split("fashioniq", root, "val", categories=("shirt", "hat"))
     assert only.groups == ["shirt"] and all(t.group == "shirt" for t in only.triplets)
 
 

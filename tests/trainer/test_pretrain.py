@@ -290,6 +290,9 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, world, capsys):
     assert main(["pretrain", "--data-root", str(world), "--out", str(tmp_path / "y"), "--split", "nope",
                  "--threads", "1"]) == 2
     assert "no split 'nope'" in capsys.readouterr().err
+    assert main(["pretrain", "--data-root", str(world), "--out", str(tmp_path / "z"), "--categories", "dress,hat",
+                 "--threads", "1"]) == 2
+    assert "no category 'hat' in this world (it has " in capsys.readouterr().err
     (tmp_path / "a-file").write_text("")
     assert _pretrain(world, tmp_path / "a-file" / "run", "--epochs", "1") == 2  # --out cannot be made
     assert capsys.readouterr().err.strip() == f"error: Not a directory: {tmp_path / 'a-file' / 'run'}"

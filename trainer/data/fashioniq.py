@@ -82,6 +82,12 @@ def load_fashioniq(
         raise ValueError(f"unknown corpus mode {corpus!r}; choose one of {CORPUS_MODES}")
     root = Path(root)
     cats = tuple(categories) if categories else discover_categories(root, split)
+    if categories and (root / "captions").is_dir():
+        found = discover_categories(root, split)
+        strangers = [c for c in cats if c not in found]
+        if strangers:
+            raise DataError(f"{root / 'captions'}: no {split} captions for category "
+                            f"{', '.join(map(repr, strangers))} (there are: {', '.join(found)})")
     triplets: list[Triplet] = []
     corpora: dict[str, tuple[str, ...]] = {}
     captions_files: dict[str, Path] = {}
