@@ -366,24 +366,25 @@ def _vocab(world):
 
 
 def test_a_resized_model_pretrains_trains_exports_and_indexes(tmp_path, world):
-    """--image-size / --vision-width / --vision-layers reach the run, the CIR stage, the
-    bundle's preprocessing and the engine (the resolution and model-size ablations)."""
+    """--image-size / --patch-size / --vision-width / --vision-layers reach the run, the CIR
+    stage, the bundle's preprocessing and the engine (the resolution and model-size ablations)."""
     from engine.bundle import load_bundle
     from engine.library import Library
 
     pre, cir, bundle = tmp_path / "pre", tmp_path / "cir", tmp_path / "bundle"
-    assert _pretrain(world, pre, "--epochs", "1", "--image-size", "64", "--vision-width", "64",
-                     "--vision-layers", "2") == 0
+    assert _pretrain(world, pre, "--epochs", "1", "--image-size", "64", "--patch-size", "8",
+                     "--vision-width", "64", "--vision-layers", "2") == 0
     vision = read_config(pre)["model"]["vision"]
-    assert (vision["image_size"], vision["width"], vision["layers"]) == (64, 64, 2)
+    assert (vision["image_size"], vision["patch_size"], vision["width"], vision["layers"]) == (64, 8, 64, 2)
     assert read_config(pre)["model"]["image"]["size"] == 64
     assert main(["train", "--dataset", "fashioniq", "--data-root", str(world), "--method", "contrastive",
                  "--init", str(pre), "--out", str(cir), "--epochs", "1", "--batch-size", "4",
                  "--max-steps-per-epoch", "2", "--threads", "1"]) == 0
     model, _, _ = load_model(cir)
-    assert model.vision.pos_embed.shape == (17, 64) and len(model.vision.blocks) == 2
+    assert model.vision.pos_embed.shape == (65, 64) and len(model.vision.blocks) == 2  # 8x8 patches + [CLS]
     assert main(["export", "--run", str(cir), "--out", str(bundle), "--demo", "--description", "resized"]) == 0
-    assert load_bundle(bundle).manifest.image.size == 64
+    manifest = load_bundle(bundle).manifest
+    assert manifest.image.size == 64 and manifest.sizes.vision_tokens == 65
     photos = world / "images"
     with Library.open(tmp_path / "lib", bundle=bundle) as lib:
         report = lib.index([photos])
@@ -393,6 +394,8 @@ def test_a_resized_model_pretrains_trains_exports_and_indexes(tmp_path, world):
 
 
 @pytest.mark.parametrize("flags, words", [(["--image-size", "70"], "multiple of the patch size 16"),
+                                          (["--patch-size", "10"], "multiple of the patch size 10"),
+                                          (["--patch-size", "0"], "at least 1 pixel"),
                                           (["--vision-width", "66"], "multiple of its 4 heads"),
                                           (["--vision-layers", "0"], "at least 1")])
 def test_an_impossible_size_is_one_line_and_exit_2(tmp_path, world, capsys, flags, words):

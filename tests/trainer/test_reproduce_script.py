@@ -2,10 +2,10 @@
 
 The real run takes hours; a typo in its last step would show only at the end of it. Here
 the same script runs on a world of a few dozen images with one epoch per stage: world,
-vocabulary, pretraining (``PAIRED=1``, ``IMAGE_SIZE=112``: the options' branches), composed stage, test eval,
-export (``INT8=0``: float32 graphs; the int8 check has its own tests). A second run must
-skip every finished step (the script's promise that a stopped run continues where it was)
-and still write the bundle."""
+vocabulary, pretraining (``PAIRED=1``, ``IMAGE_SIZE=112``, ``PATCH_SIZE=14``: the options'
+branches), composed stage, test eval, export (``INT8=0``: float32 graphs; the int8 check has
+its own tests). A second run must skip every finished step (the script's promise that a
+stopped run continues where it was) and still write the bundle."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def _sha(path: Path) -> str:
 def _run(work: Path, out: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHON": sys.executable, "IMAGES": "60", "TRIPLETS": "45", "EVAL_IMAGES": "45",
            "EVAL_TRIPLETS": "30", "EPOCHS_PRE": "1", "EPOCHS_CIR": "1", "PAIRED": "1", "THREADS": "1",
-           "IMAGE_SIZE": "112", "SEED": "3", "INT8": "0", "OUT": str(out), "OMP_NUM_THREADS": "1"}
+           "IMAGE_SIZE": "112", "PATCH_SIZE": "14", "SEED": "3", "INT8": "0", "OUT": str(out), "OMP_NUM_THREADS": "1"}
     return subprocess.run(["bash", str(SCRIPT), str(work)], capture_output=True, text=True, env=env, timeout=400)
 
 
@@ -56,7 +56,8 @@ def test_reproduce_script_builds_a_bundle_and_resumes(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["model"]["demo"] is True and manifest["model"]["name"] == "cirsearch-demo"
     assert manifest["int8_graphs"] == {}  # INT8=0: a one-epoch model's int8 ranking is too unstable to check
-    assert bundle.manifest.image.size == 112  # IMAGE_SIZE reaches the pretraining, the composed stage, the bundle
+    # IMAGE_SIZE and PATCH_SIZE reach the pretraining, the composed stage, the bundle
+    assert bundle.manifest.image.size == 112 and bundle.manifest.sizes.vision_tokens == (112 // 14) ** 2 + 1
 
     finished = {p: _sha(p) for p in (work / "world" / "world.json", work / "pretrain" / "best.pt",
                                      work / "pretrain" / "checkpoint.pt", work / "cir" / "best.pt",

@@ -27,7 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--probe-split", default="val", help="split probed after each epoch, or 'none'")
     g = p.add_argument_group("architecture (from scratch, so any size trains; train --init and export follow the run)")
     g.add_argument("--image-size", type=int, default=None,
-                   help="input resolution in pixels, a multiple of the 16-pixel patch (tiny: 96)")
+                   help="input resolution in pixels, a multiple of the patch size (tiny: 96)")
+    g.add_argument("--patch-size", type=int, default=None,
+                   help="vision patch side in pixels (tiny: 16; 12 at 96 px gives 8x8 patches, as 128 px at 16)")
     g.add_argument("--vision-width", type=int, default=None, help="vision tower width, a multiple of 4 (tiny: 128)")
     g.add_argument("--vision-layers", type=int, default=None, help="vision tower depth (tiny: 4)")
     p.add_argument("--scratch-init-std", type=float, default=0.1,
@@ -118,7 +120,8 @@ def _fresh_model(args):
     from trainer.model.config import resized
 
     try:
-        cfg = resized(get_config(args.model), args.image_size, args.vision_width, args.vision_layers)
+        cfg = resized(get_config(args.model), args.image_size, args.vision_width, args.vision_layers,
+                      args.patch_size)
     except ValueError as e:
         raise runs.RunError(str(e)) from None
     vocab = args.vocab

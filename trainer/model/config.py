@@ -110,11 +110,15 @@ CONFIGS = {"vitl": VITL, "tiny": TINY}
 
 
 def resized(cfg: ModelConfig, image_size: int | None = None, vision_width: int | None = None,
-            vision_layers: int | None = None) -> ModelConfig:
-    """``cfg`` at another input resolution or vision-tower width/depth (a model trained from
-    scratch can be any of them; the preprocessing size follows the resolution)."""
+            vision_layers: int | None = None, patch_size: int | None = None) -> ModelConfig:
+    """``cfg`` at another input resolution, patch size or vision-tower width/depth (a model
+    trained from scratch can be any of them; the preprocessing size follows the resolution)."""
     v = cfg.vision
     size = v.image_size if image_size is None else image_size
+    patch = v.patch_size if patch_size is None else patch_size
+    if patch < 1:
+        raise ValueError(f"patch size must be at least 1 pixel (got {patch})")
+    v = dataclasses.replace(v, patch_size=patch)
     width = v.width if vision_width is None else vision_width
     layers = v.layers if vision_layers is None else vision_layers
     if size < v.patch_size or size % v.patch_size:
