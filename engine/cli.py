@@ -243,6 +243,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 def _report_json(r: IndexReport, indexed: int) -> dict:
     return {
         "indexed": indexed, "added": r.added, "changed": r.changed, "removed": r.removed, "unchanged": r.unchanged,
+        "resumed": r.resumed,
         "encoded": r.encoded, "reused": r.reused, "kept_unreachable": r.kept_unreachable,
         "skipped": len(r.failed) + len(r.issues),
         "skipped_files": [{"path": p, "reason": why} for p, why in r.failed + r.issues],
@@ -255,8 +256,12 @@ def _summary(r: IndexReport, indexed: int) -> str:
     lines = [
         f"{indexed} photos indexed in the library ({r.device}, {r.elapsed_s:.1f} s). This run: "
         f"{r.encoded} encoded, {r.reused} recognised from known bytes (renamed, moved or copied), "
-        f"{r.removed} removed, {r.unchanged} unchanged."
+        f"{r.removed} removed, {max(0, r.unchanged - r.resumed)} unchanged."
     ]
+    if r.resumed:
+        n = r.resumed
+        lines.append(f"{n} photo{'s' if n != 1 else ''} left waiting by an earlier run that did not finish "
+                     f"(interrupted, or the disk was full) {'were' if n != 1 else 'was'} taken up again.")
     if r.kept_unreachable:
         n = r.kept_unreachable
         lines.append(f"{n} photo{'s' if n != 1 else ''} kept: {'their' if n != 1 else 'its'} folder could not be "

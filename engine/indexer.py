@@ -123,7 +123,8 @@ class IndexReport:
     added: int = 0
     changed: int = 0
     removed: int = 0
-    unchanged: int = 0
+    unchanged: int = 0  # files on disk as the last scan saw them (some may still wait to be encoded)
+    resumed: int = 0  # files an earlier run listed but did not finish (interrupted, disk full), done now
     encoded: int = 0
     reused: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) of this run
@@ -205,6 +206,8 @@ class Indexer:
 
     def encode_pending(self, report: IndexReport, control: Control, progress: ProgressFn | None) -> None:
         todo = self.catalog.pending()
+        # pending files this scan did not add or change were left by an earlier run
+        report.resumed = max(0, len(todo) - report.added - report.changed)
         state = _RunState(total=len(todo), start=time.monotonic())
         workers = self.cfg.decode_workers or max(1, cpu_count() // 2)
         ahead = self.cfg.ahead or 4 * self.cfg.batch_size

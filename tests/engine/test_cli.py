@@ -164,3 +164,28 @@ def test_default_library_is_in_the_user_data_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("CIRSEARCH_LIBRARY", str(tmp_path / "elsewhere"))
     assert default_library_dir() == tmp_path / "elsewhere"
     assert os.environ["CIRSEARCH_LIBRARY"]
+
+
+def test_a_run_that_stopped_is_taken_up_and_said_so(tmp_path, photos, fake_bundle, capsys):
+    """Photos an interrupted run listed but did not encode are not 'unchanged': the next
+    index says they were taken up again, in its text and its --json."""
+    from engine.indexer import Control, IndexConfig
+    from engine.library import Library, LibraryConfig
+
+    lib, control = tmp_path / "lib", Control()
+
+    def stop(p):
+        if p.phase == "encode" and p.done >= 8:
+            control.cancel()
+
+    with Library.open(lib, bundle=fake_bundle, cfg=LibraryConfig(index=IndexConfig(batch_size=4))) as library:
+        first = library.index([photos], progress=stop, control=control)
+    assert first.cancelled and 0 < first.encoded < 24
+    waiting = 24 - first.encoded
+    code, out, err = run(capsys, "index", "--library", lib, "--quiet")
+    assert code == 0, err
+    assert f"{waiting} encoded" in out and f"{24 - waiting} unchanged" in out
+    assert f"{waiting} photos left waiting by an earlier run that did not finish" in out
+    code, out, _ = run(capsys, "index", "--library", lib, "--json")
+    summary = json.loads(out)
+    assert (summary["encoded"], summary["unchanged"], summary["resumed"]) == (0, 24, 0)  # nothing waits now

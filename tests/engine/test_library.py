@@ -252,8 +252,10 @@ def test_cancel_then_resume_encodes_each_photo_once(tmp_path, photos, fake_bundl
         r1 = lib.index([photos], progress=progress, control=control, on_batch=on_batch)
         assert r1.cancelled and 0 < r1.encoded < 24
         assert lib.status().pending == 24 - r1.encoded and lib.vectors.index.num_photos == r1.encoded
+        assert r1.resumed == 0  # every photo was new to the first run
         r2 = lib.index(on_batch=on_batch)
         assert not r2.cancelled and r1.encoded + r2.encoded == 24
+        assert (r2.added, r2.unchanged, r2.resumed) == (0, 24, 24 - r1.encoded)  # the rest is taken up again
     shas = [sha for what, sha in log if what == "encode"]
     committed = [sha for what, sha in log if what == "commit"]
     assert len(set(committed)) == len(committed) == 24
