@@ -70,3 +70,40 @@ def test_rankings_that_do_not_fit_the_split_are_refused(tmp_path, world, capsys)
         tool.attribute_errors(world, tmp_path / "r")
     assert tool.main([str(world), str(tmp_path / "missing")]) == 2
     assert "no rankings" in capsys.readouterr().err
+
+
+def test_agreement_by_visibility_puts_the_misses_where_the_attribute_is_faint(tmp_path, world, capsys):
+    """With a visibility table, a model that misses the neckline only where the target shows it
+    in few pixels has its misses in the lowest quartile, and none in the highest."""
+    tool = _tool()
+    w = read_world(world)
+    names = sorted(n for n, g in w.attributes.items() if g.neckline is not None)
+    vis = {n: {"neckline": 5 + 3 * i} for i, n in enumerate(names)}  # distinct pixel counts
+    kept = sorted(vis[t.target]["neckline"] for c in w.meta["categories"] for t in w.triplets[(c, "test")]
+                  if w.attributes[t.target].neckline is not None
+                  and "neckline" not in {s.attribute for cap in t.captions for s in cap.statements
+                                         if s.relation != "same"})
+    assert len(kept) >= 4
+    faint = kept[len(kept) // 4]  # the first count of the second quartile
+    out_dir = tmp_path / "r"
+    out_dir.mkdir()
+    for category in w.meta["categories"]:
+        corpus, rows = w.splits[(category, "test")], []
+        for t in w.triplets[(category, "test")]:
+            g = w.attributes[t.target]
+            if g.neckline is not None and vis[t.target]["neckline"] < faint:
+                g = g.replace(neckline="round" if g.neckline == "v-neck" else "v-neck")
+            pick = [n for n in corpus if w.attributes[n].neckline == g.neckline] if g.neckline else corpus
+            rows.append(pick[:1] * 5)
+        (out_dir / f"{category}.json").write_text(json.dumps(rows))
+    (tmp_path / "vis.json").write_text(json.dumps({"per_image": vis}))
+    assert tool.main([str(world), str(out_dir), "--visibility", str(tmp_path / "vis.json"),
+                      "--json", str(tmp_path / "out.json")]) == 0
+    rows = json.loads((tmp_path / "out.json").read_text())["kept_by_visibility"]
+    q = [r for name, r in rows.items() if name.startswith("neckline q")]
+    assert len(q) == 4 and sum(r["queries"] for r in q) == len(kept)
+    assert q[0]["agree"] == 0.0 and q[3]["agree"] == 100.0
+    assert "kept attribute by the input pixels" in capsys.readouterr().out
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    assert tool.main([str(world), str(out_dir), "--visibility", str(tmp_path / "bad.json")]) == 2
+    assert "is not attribute_visibility.py --json output" in capsys.readouterr().err

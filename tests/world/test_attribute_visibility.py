@@ -38,6 +38,8 @@ def test_colour_changes_more_of_the_input_than_the_neckline(world):
     # a garment of another colour differs almost everywhere it is drawn; a neck opening is a few pixels
     assert rows["colour"]["min"] > 300
     assert 0 < rows["neckline"]["median"] < rows["sleeves"]["median"] < rows["colour"]["median"]
+    assert len(out["per_image"]) == 24 and sum(a == "neckline" for v in out["per_image"].values() for a in v) == \
+        rows["neckline"]["images"]
     # the per-colour rows split the same images
     assert sum(r["images"] for k, r in out["by_colour"].items() if k.startswith("colour ")) == rows["colour"]["images"]
 

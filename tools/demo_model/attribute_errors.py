@@ -26,8 +26,14 @@ from engine.world.errors import WorldError
 from engine.world.layout import read_world
 
 
-def attribute_errors(root: str | Path, rankings: str | Path, split: str = "test", k: int = 5) -> dict:
+def attribute_errors(root: str | Path, rankings: str | Path, split: str = "test", k: int = 5,
+                     visibility: dict[str, dict[str, int]] | None = None) -> dict:
+    """``visibility``: image name -> attribute -> input pixels that attribute moves (the
+    ``per_image`` of ``attribute_visibility.py --json`` on the same split) adds each
+    attribute's agreement by how visible it is in the target, in quartiles."""
     world = read_world(root)
+    seen: dict[str, list[tuple[int, float]]] = {}  # attribute -> (target's pixels, share), kept ones
+    measured = {a for v in (visibility or {}).values() for a in v}
     agree: dict[tuple[str, str], list[float]] = {}  # (attribute, "kept" | "asked") -> per-query shares
     by_pattern: dict[tuple[str, str], list[float]] = {}  # (target pattern, kept | asked) -> neckline shares
     exact: dict[str, list[float]] = {}  # target pattern -> P@k
@@ -48,14 +54,29 @@ def attribute_errors(root: str | Path, rankings: str | Path, split: str = "test"
                 share = sum(h.get(a) == target.get(a) for h in hits) / k
                 how = "asked" if a in asked else "kept"
                 agree.setdefault((a, how), []).append(share)
+                if visibility is not None and how == "kept" and a in measured:
+                    if a not in visibility.get(t.target, {}):
+                        raise WorldError(f"the visibility file has no {a} for {t.target} (measure the same split)")
+                    seen.setdefault(a, []).append((visibility[t.target][a], share))
                 if a == "neckline":
                     by_pattern.setdefault((target.pattern, how), []).append(share)
 
     def table(d):
         return {f"{a} {b}": {"queries": len(v), "agree": 100 * float(np.mean(v))} for (a, b), v in sorted(d.items())}
 
-    return {"k": k, "split": split, "attributes": table(agree), "neckline_by_pattern": table(by_pattern),
-            "p@k_by_pattern": {p: {"queries": len(v), "p@k": 100 * float(np.mean(v))} for p, v in sorted(exact.items())}}
+    out = {"k": k, "split": split, "attributes": table(agree), "neckline_by_pattern": table(by_pattern),
+           "p@k_by_pattern": {p: {"queries": len(v), "p@k": 100 * float(np.mean(v))} for p, v in sorted(exact.items())}}
+    if visibility is not None:
+        out["kept_by_visibility"] = {}
+        for a, rows in sorted(seen.items()):
+            rows.sort()
+            for q in range(4):
+                part = rows[q * len(rows) // 4:(q + 1) * len(rows) // 4]
+                if part:
+                    name = f"{a} q{q + 1} ({part[0][0]}-{part[-1][0]} px)"
+                    out["kept_by_visibility"][name] = {"queries": len(part),
+                                                       "agree": 100 * float(np.mean([x for _, x in part]))}
+    return out
 
 
 def main(argv=None) -> int:
@@ -64,15 +85,30 @@ def main(argv=None) -> int:
     p.add_argument("rankings", help="the folder eval --dump-rankings wrote")
     p.add_argument("--split", default="test")
     p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--visibility", type=Path, default=None,
+                   help="attribute_visibility.py --json of the same split: agreement by how visible the attribute is")
     args = p.parse_args(argv)
+    vis = None
+    if args.visibility:
+        try:
+            vis = json.loads(args.visibility.read_text(encoding="utf-8"))["per_image"]
+            if not isinstance(vis, dict) or not all(isinstance(v, dict) for v in vis.values()):
+                raise TypeError("per_image is not a table of images")
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            print(f"error: {args.visibility} is not attribute_visibility.py --json output ({e})", file=sys.stderr)
+            return 2
     try:
-        out = attribute_errors(args.world, args.rankings, args.split)
+        out = attribute_errors(args.world, args.rankings, args.split, visibility=vis)
     except (WorldError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     for title, rows, key in (("attribute, kept from the reference or asked by the captions", out["attributes"], "agree"),
                              ("neckline by the target's pattern", out["neckline_by_pattern"], "agree"),
-                             ("P@5 by the target's pattern", out["p@k_by_pattern"], "p@k")):
+                             ("P@5 by the target's pattern", out["p@k_by_pattern"], "p@k"),
+                             ("kept attribute by the input pixels it moves in the target",
+                              out.get("kept_by_visibility", {}), "agree")):
+        if not rows:
+            continue
         print(f"{title}:")
         for name, r in rows.items():
             print(f"  {name:24s} {r[key]:5.1f} %  ({r['queries']} queries)")

@@ -8,7 +8,7 @@ for every image of a split and every other value of each of its attributes, brin
 renders to the model's input the way the engine does (pad, resize, crop to ``--size``), and
 counts the pixels whose largest channel difference exceeds ``--threshold`` (of 255). Per
 image and attribute the least visible alternative counts (the one a model could confuse
-it with). Before anything is measured, each image is drawn again unchanged and compared
+it with); ``--json`` also keeps each image's counts, to set against a model's errors. Before anything is measured, each image is drawn again unchanged and compared
 with the file on disk: a world from another generator version is refused, not measured.
 
     python tools/demo_model/attribute_visibility.py WORLD [--split val] [--size 96] \\
@@ -63,6 +63,7 @@ def attribute_visibility(root: str | Path, split: str = "val", size: int = 96, t
     side = (plan.config.image_size, plan.config.image_size)
     visible: dict[str, list[int]] = {}  # attribute -> per-image pixel count, least visible alternative
     by_colour: dict[tuple[str, str], list[int]] = {}  # (attribute, colour) -> the same
+    per_image: dict[str, dict[str, int]] = {}  # name -> attribute -> the same
     for rec in records:
         g = rec.garment
         if world.attributes.get(rec.name) != g:
@@ -84,6 +85,7 @@ def attribute_visibility(root: str | Path, split: str = "val", size: int = 96, t
                 other = _input(render_seeded(g.replace(**{a: v}), rec.render_seed, side), spec)
                 counts.append(int((np.abs(other - base).max(axis=2) > threshold).sum()))
             visible.setdefault(a, []).append(min(counts))
+            per_image.setdefault(rec.name, {})[a] = min(counts)
             by_colour.setdefault((a, g.colour), []).append(min(counts))
 
     def summary(v: list[int]) -> dict:
@@ -93,7 +95,8 @@ def attribute_visibility(root: str | Path, split: str = "val", size: int = 96, t
 
     return {"split": split, "size": size, "threshold": threshold,
             "attributes": {a: summary(v) for a, v in sorted(visible.items())},
-            "by_colour": {f"{a} {c}": summary(v) for (a, c), v in sorted(by_colour.items())}}
+            "by_colour": {f"{a} {c}": summary(v) for (a, c), v in sorted(by_colour.items())},
+            "per_image": per_image}
 
 
 def main(argv=None) -> int:
