@@ -75,3 +75,14 @@ def test_bad_arguments_are_one_line(world, capsys, argv, words):
     assert _tool().main([str(world), *argv]) == 2
     err = capsys.readouterr().err
     assert words in err and "Traceback" not in err
+
+
+def test_a_world_json_from_another_generator_is_one_line(tmp_path, world, capsys):
+    copy = tmp_path / "w"
+    shutil.copytree(world, copy)
+    meta = json.loads((copy / "world.json").read_text())
+    meta["config"]["shadows"] = 3
+    (copy / "world.json").write_text(json.dumps(meta))
+    assert _tool().main([str(copy), "--limit", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "config is not this generator's" in err and "Traceback" not in err

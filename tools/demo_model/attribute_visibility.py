@@ -37,7 +37,10 @@ def _config(meta: dict) -> WorldConfig:
     cfg = dict(meta.get("config") or {})
     if not cfg:
         raise WorldError("world.json has no generator config; the images cannot be drawn again")
-    return WorldConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()})
+    try:
+        return WorldConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()})
+    except TypeError as e:  # a key this generator does not know
+        raise WorldError(f"world.json's config is not this generator's ({e}); the images cannot be drawn again") from None
 
 
 def _input(image: Image.Image, spec: ImageSpec) -> np.ndarray:
