@@ -3,31 +3,23 @@ target, on rankings written the way ``eval --dump-rankings`` writes them."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
 from engine.world.errors import WorldError
-from engine.world.layout import generate, read_world
-from engine.world.plan import WorldConfig
-
-TOOL = Path(__file__).resolve().parents[2] / "tools" / "demo_model" / "attribute_errors.py"
+from engine.world.layout import read_world
+from tests.world.conftest import demo_model_tool
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("attribute_errors", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return demo_model_tool("attribute_errors")
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    cfg = WorldConfig(seed=4, train_images=30, train_triplets=6, eval_images=60, eval_triplets=12,
-                      train_renders=2, eval_renders=2, image_size=64)
-    return generate(cfg, tmp_path_factory.mktemp("ae") / "world")
+@pytest.fixture
+def world(tool_world):
+    return tool_world
 
 
 def _write(out: Path, world_root, pick) -> None:

@@ -3,32 +3,22 @@ measured by drawing a world's image again with one attribute changed."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from engine.world.layout import generate
-from engine.world.plan import WorldConfig
-
-TOOL = Path(__file__).resolve().parents[2] / "tools" / "demo_model" / "attribute_visibility.py"
+from tests.world.conftest import demo_model_tool
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("attribute_visibility", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return demo_model_tool("attribute_visibility")
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    cfg = WorldConfig(seed=5, train_images=30, train_triplets=6, eval_images=60, eval_triplets=12,
-                      train_renders=2, eval_renders=2, image_size=96)
-    return generate(cfg, tmp_path_factory.mktemp("av") / "world")
+@pytest.fixture
+def world(tool_world):
+    return tool_world
 
 
 def test_colour_changes_more_of_the_input_than_the_neckline(world):
