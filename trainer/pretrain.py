@@ -27,10 +27,22 @@ every green dress in the batch. Those pairs are positives, not negatives (the wo
 which: ``Description.fits``); each direction's cross-entropy spreads its target over the
 row's positives (``trainer.losses.image_text_contrastive``).
 
+Optionally (``itm`` > 0) image-text matching joins ITC, as in BLIP-2's first stage: the
+queries and the text go through the Q-Former together, the queries cross-attending the
+image (the very path a composed query takes, ``compose_query``, which ITC alone never
+trains), and a linear head on the query outputs, averaged, says match or not. Each image
+is matched with its own description, a false description drawn from the batch by ITC
+similarity, and each description with a false image drawn the same way (BLIP-2's hard
+negative mining; "false" read off ``Description.fits``, so a partial description is never
+a negative of an image it is true of). The head lives in the run's checkpoint.pt for
+resuming; best.pt, what ``train --init`` reads, holds the model alone.
+
 Each epoch ends with a probe on another split: for every distinct garment there, its
 full description ranks the images of its category; P@5 is the share of the top 5 with
 exactly that garment, and per attribute the share that agree on it (and, ranking all
-images, the share of the right category). The run folder it writes is
+images, the share of the right category). With ITM, ``probe_itm_<attribute>`` is the
+share of the split's images for which the head scores the image's full description above
+the same description with that attribute changed (50 is chance). The run folder it writes is
 one that ``train --init`` starts from (config.json with ``"method": "pretrain"``,
 vocab.txt, best.pt by probe P@5, checkpoint.pt to resume).
 """
@@ -56,6 +68,7 @@ from .data.errors import DataError
 from .data.images import MemoryPixelBank
 from .losses import image_text_contrastive
 from .model import QuReModel, score
+from .model.layers import init_bert_weights
 from .schedule import lr_at
 
 Log = Callable[[str], None]
@@ -73,6 +86,7 @@ class PretrainConfig:
     omit: float = 0.3  # chance each attribute is left out of a description
     near_misses: float = 0.0  # chance each image adds a description false in one attribute, as a negative text
     paired: bool = False  # half of each batch: images of garments one attribute away from the other half's
+    itm: float = 0.0  # weight of the image-text matching loss (BLIP-2's ITM; 0 = ITC alone)
     temp_floor: float = 1e-3
     seed: int = 0
     log_every: int = 20
@@ -85,6 +99,8 @@ class PretrainConfig:
             raise ValueError("omit must be in [0, 1)")
         if not 0.0 <= self.near_misses <= 1.0:
             raise ValueError("near_misses must be in [0, 1]")
+        if not (self.itm >= 0.0 and np.isfinite(self.itm)):
+            raise ValueError("itm must be a weight >= 0")
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "PretrainConfig":
@@ -126,11 +142,93 @@ def fits_matrix(garments: Sequence[Garment], descriptions: Sequence[Description]
     return torch.tensor([[d.fits(g) for d in descriptions] for g in garments], dtype=torch.bool)
 
 
-def itc_scores(model: QuReModel, pixels: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """(B_img, B_txt): max over each image's target tokens of <token, text [CLS] feature>."""
-    tokens = model.encode_target(pixels)  # (Bi, Q, E)
+def itc_scores(model: QuReModel, pixels: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor,
+               feats: torch.Tensor | None = None) -> torch.Tensor:
+    """(B_img, B_txt): max over each image's target tokens of <token, text [CLS] feature>.
+    ``feats``: the images' vision features, when already computed."""
+    tokens = model.target_from_features(model.vision_features(pixels) if feats is None else feats)  # (Bi, Q, E)
     text = model.encode_text(ids, mask)  # (Bt, E)
     return score(text, tokens).T  # (Bi, Bt)
+
+
+# --------------------------------------------------------------------------- ITM
+
+
+def itm_head(model: QuReModel) -> torch.nn.Linear:
+    """BLIP-2's ``itm_head``: Q-Former hidden -> (no match, match), BERT's initialization."""
+    head = torch.nn.Linear(model.cfg.qformer.hidden, 2)
+    init_bert_weights(head)
+    return head
+
+
+def itm_logits(model: QuReModel, head: torch.nn.Linear, feats: torch.Tensor, ids: torch.Tensor,
+               mask: torch.Tensor) -> torch.Tensor:
+    """Image features (B, T, Dv) and texts (B, L), pair by pair -> (B, 2): the queries and the
+    text through the Q-Former together (queries cross-attend the image, as in a composed
+    query), the head on each query output, mean over the queries."""
+    nq = model.query_tokens.shape[1]
+    h = model.qformer(ids, mask, model.query_tokens.expand(feats.shape[0], -1, -1), feats)  # (B, Q + L, H)
+    return head(h[:, :nq]).mean(dim=1)
+
+
+def itm_pairs(scores: torch.Tensor, positive: torch.Tensor, generator: torch.Generator | None = None
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """BLIP-2's hard negatives for ITM from ITC similarities ``scores`` (B_img, B_txt), whose
+    first B_img texts are the images' own. Returns (image, text, label) index tensors: each
+    image with its own text (label 1); each image with a text false of it, drawn with
+    probability softmax(score) over the texts false of it (label 0); each own text with an
+    image it is false of, drawn the same way over the images (label 0). An image every text
+    fits (or a text every image fits) has no negative and gets none."""
+    bi = scores.shape[0]
+    own = torch.arange(bi)
+    images, texts, labels = [own], [own], [torch.ones(bi, dtype=torch.long)]
+    s = scores.detach().float()
+    w = torch.softmax(s, dim=1).masked_fill(positive, 0.0)  # (Bi, Bt): image -> false texts
+    ok = w.sum(1) > 0
+    if ok.any():
+        images.append(own[ok])
+        texts.append(torch.multinomial(w[ok], 1, generator=generator).squeeze(1))
+        labels.append(torch.zeros(int(ok.sum()), dtype=torch.long))
+    w = torch.softmax(s[:, :bi].T, dim=1).masked_fill(positive[:, :bi].T, 0.0)  # (Bi texts, Bi): text -> false images
+    ok = w.sum(1) > 0
+    if ok.any():
+        texts.append(own[ok])
+        images.append(torch.multinomial(w[ok], 1, generator=generator).squeeze(1))
+        labels.append(torch.zeros(int(ok.sum()), dtype=torch.long))
+    return torch.cat(images), torch.cat(texts), torch.cat(labels)
+
+
+@torch.no_grad()
+def probe_itm(model: QuReModel, head: torch.nn.Linear, images: WorldImages, tok: Tokenizer, seed: int = 0,
+              batch: int = 128, device: torch.device = torch.device("cpu")) -> dict[str, float]:
+    """Per attribute, the share (percent) of the images whose full description the ITM head
+    scores above the same description with that attribute changed to another value."""
+    was_training = model.training
+    model.eval()
+    head.eval()
+    rng = np.random.default_rng([seed, 13])
+    pairs: list[tuple[int, str, str]] = []  # (image, attribute, text); attribute "" for the true text
+    for i, g in enumerate(images.garments):
+        pairs.append((i, "", full_description(g, rng).text))
+        for a in g.attributes:
+            others = [v for v in VALUES[a] if v != g.get(a)]
+            pairs.append((i, a, full_description(g.replace(**{a: others[int(rng.integers(len(others)))]}), rng).text))
+    margin = np.empty(len(pairs))
+    for s in range(0, len(pairs), batch):
+        chunk = pairs[s:s + batch]
+        ids, mask = tok.encode([t for _, _, t in chunk])
+        pix = images.bank.batch(np.asarray([i for i, _, _ in chunk])).to(device)
+        logits = itm_logits(model, head, model.vision_features(pix), torch.from_numpy(ids).to(device),
+                            torch.from_numpy(mask).to(device))
+        margin[s:s + len(chunk)] = (logits[:, 1] - logits[:, 0]).cpu().numpy()
+    model.train(was_training)
+    head.train(was_training)
+    true = {i: m for (i, a, _), m in zip(pairs, margin) if not a}
+    wins: dict[str, list[bool]] = {}
+    for (i, a, _), m in zip(pairs, margin):
+        if a:
+            wins.setdefault(a, []).append(bool(true[i] > m))
+    return {f"probe_itm_{a}": 100.0 * float(np.mean(v)) for a, v in sorted(wins.items())}
 
 
 # --------------------------------------------------------------------------- probe
@@ -206,7 +304,10 @@ class Pretrainer:
         self.run_dir, self.model, self.tok, self.train, self.probe_images = run_dir, model, tok, train, probe_images
         self.cfg, self.log, self.device = cfg, log, device
         model.to(device)
+        self.itm_head = itm_head(model).to(device) if cfg.itm > 0 else None
         params = [p for p in model.parameters() if p.requires_grad]
+        if self.itm_head is not None:
+            params += list(self.itm_head.parameters())
         self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.epoch, self.step, self.best = 0, 0, None
         n = len(train.names)
@@ -218,6 +319,10 @@ class Pretrainer:
     def resume_from(self, payload: dict[str, Any]) -> None:
         if "optimizer" not in payload:
             raise run.RunError("this checkpoint cannot be resumed (no optimizer state)")
+        if (self.itm_head is not None) != ("itm_head" in payload):
+            raise run.RunError("this checkpoint's ITM head does not match the run's configuration")
+        if self.itm_head is not None:
+            self.itm_head.load_state_dict(payload["itm_head"])
         self.optimizer.load_state_dict(payload["optimizer"])
         self.epoch, self.step, self.best = payload["epoch"] + 1, payload["step"], payload.get("best")
         torch.set_rng_state(payload["rng_cpu"])
@@ -239,7 +344,7 @@ class Pretrainer:
         rng = np.random.default_rng([cfg.seed, epoch])  # order and wording depend on (seed, epoch) only
         order = rng.permutation(len(self.train.names))
         b = min(cfg.batch_size, len(order))
-        losses = []
+        losses, itm_loss = [], None
         for s in range(self.steps_per_epoch):
             lr = lr_at(cfg.lr, epoch, cfg.epochs, self.step, cfg.warmup_steps, cfg.min_lr_ratio)
             for g in self.optimizer.param_groups:
@@ -248,16 +353,28 @@ class Pretrainer:
             if self.neighbours is not None:  # the other half: one near miss of each image in the first
                 ids = np.concatenate([ids[:b - b // 2], [self.neighbours.draw(int(i), rng) for i in ids[:b // 2]]])
             pixels, ids, mask, positive = self._batch(ids, rng)
-            loss = image_text_contrastive(itc_scores(model, pixels, ids, mask), positive, model.temp, cfg.temp_floor,
+            feats = model.vision_features(pixels)
+            scores = itc_scores(model, pixels, ids, mask, feats)
+            loss = image_text_contrastive(scores, positive, model.temp, cfg.temp_floor,
                                           unmatched_texts=cfg.near_misses > 0)
+            if self.itm_head is not None:
+                im, tx, labels = itm_pairs((scores / model.temp.detach().clamp(min=cfg.temp_floor)).cpu(),
+                                           positive.cpu())
+                logits = itm_logits(model, self.itm_head, feats[im.to(self.device)], ids[tx.to(self.device)],
+                                    mask[tx.to(self.device)])
+                itm_loss = torch.nn.functional.cross_entropy(logits, labels.to(self.device))
+                loss = loss + cfg.itm * itm_loss
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
             losses.append(float(loss.detach()))
             self.step += 1
             if self.step % cfg.log_every == 0:
-                run.append_log(self.run_dir, {"kind": "step", "epoch": epoch, "step": self.step, "loss": losses[-1],
-                                              "lr": lr, "temp": float(model.temp.detach())})
+                record = {"kind": "step", "epoch": epoch, "step": self.step, "loss": losses[-1], "lr": lr,
+                          "temp": float(model.temp.detach())}
+                if itm_loss is not None:
+                    record["itm_loss"] = float(itm_loss.detach())
+                run.append_log(self.run_dir, record)
         return float(np.mean(losses))
 
     def _checkpoint(self, epoch: int, metrics: dict[str, float]) -> None:
@@ -269,6 +386,8 @@ class Pretrainer:
             self.best = value
         full = {**payload, "optimizer": self.optimizer.state_dict(), "rng_cpu": torch.get_rng_state(),
                 "best": self.best, "resumable": True}
+        if self.itm_head is not None:
+            full["itm_head"] = {k: v.cpu() for k, v in self.itm_head.state_dict().items()}
         run.atomic_save(full, self.run_dir / run.CHECKPOINT)
         if improved or self.best is None:
             run.atomic_save(payload, self.run_dir / run.BEST)
@@ -281,6 +400,9 @@ class Pretrainer:
             loss = self._epoch(self.epoch)
             metrics = probe(self.model, self.probe_images, self.tok, cfg.seed, device=self.device) \
                 if self.probe_images else {}
+            if self.probe_images and self.itm_head is not None:
+                metrics.update(probe_itm(self.model, self.itm_head, self.probe_images, self.tok, cfg.seed,
+                                         device=self.device))
             last = {"kind": "epoch", "epoch": self.epoch, "loss": loss, "val": metrics,
                     "seconds": round(time.perf_counter() - t0, 1)}
             run.append_log(self.run_dir, last)

@@ -402,3 +402,70 @@ def test_an_impossible_size_is_one_line_and_exit_2(tmp_path, world, capsys, flag
     assert _pretrain(world, tmp_path / "x", *flags) == 2
     err = capsys.readouterr().err
     assert words in err and "Traceback" not in err
+
+
+def test_itm_pairs_draw_negatives_only_among_false_pairs_and_by_similarity():
+    from trainer.pretrain import itm_pairs
+
+    bi, bt = 6, 8  # two extra texts: near misses
+    positive = torch.zeros(bi, bt, dtype=torch.bool)
+    positive[torch.arange(bi), torch.arange(bi)] = True
+    positive[1, 2] = positive[2, 1] = True  # a partial description true of two images
+    positive[4, :] = True  # image 4: every text is true of it -> no negative text
+    positive[:, 5] = True  # text 5: true of every image -> no negative image
+    scores = torch.zeros(bi, bt)
+    scores[0, 7] = 20.0  # image 0's most similar false text: drawn (almost) every time
+    scores[3, 0] = 20.0  # text 0's most similar false image
+    g = torch.Generator().manual_seed(0)
+    drawn = []
+    for _ in range(50):
+        im, tx, labels = itm_pairs(scores, positive, g)
+        assert torch.equal(im[:bi], torch.arange(bi)) and torch.equal(tx[:bi], torch.arange(bi))
+        assert labels[:bi].all() and not labels[bi:].any()
+        assert not positive[im[bi:], tx[bi:]].any(), "a negative pair is never a true one"
+        assert len(labels) == bi + (bi - 1) + (bi - 1), "image 4 and text 5 have no negative"
+        drawn.append((int(tx[bi]), int(im[2 * bi - 1])))  # image 0's text, text 0's image
+    assert sum(t == 7 for t, _ in drawn) >= 48 and sum(i == 3 for _, i in drawn) >= 48
+
+
+def test_an_itm_run_trains_probes_and_resumes(tmp_path, world, capsys):
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    assert _pretrain(world, whole, "--itm", "1.0") == 0
+    assert read_config(whole)["pretraining"]["itm"] == 1.0
+    steps = [r for r in read_log(whole) if r["kind"] == "step"]
+    assert len(steps) == 6 and all(math.isfinite(r["loss"]) and math.isfinite(r["itm_loss"]) for r in steps)
+    epochs = [r for r in read_log(whole) if r["kind"] == "epoch"]
+    for r in epochs:
+        shares = {k: v for k, v in r["val"].items() if k.startswith("probe_itm_")}
+        assert {"probe_itm_colour", "probe_itm_neckline", "probe_itm_sleeves"} <= set(shares)
+        assert "probe_itm_category" not in shares, "only attributes a garment has are changed"
+        assert all(0.0 <= v <= 100.0 for v in shares.values())
+    check = load_checkpoint(whole / CHECKPOINT)
+    head = check["itm_head"]
+    assert set(head) == {"weight", "bias"} and head["weight"].shape[0] == 2
+    assert "itm_head" not in load_checkpoint(whole / "best.pt"), "best.pt holds the model alone (train --init)"
+    fresh = torch.zeros_like(head["weight"])
+    assert not torch.equal(head["weight"], fresh)
+
+    # paused and resumed: the same weights and head as the run in one go
+    assert _pretrain(world, parts, "--itm", "1.0", "--pause-after", "1") == 0
+    assert main(["pretrain", "--out", str(parts), "--resume", "--threads", "1"]) == 0
+    other = load_checkpoint(parts / CHECKPOINT)
+    assert all(torch.equal(check["model"][k], other["model"][k]) for k in check["model"])
+    assert torch.equal(head["weight"], other["itm_head"]["weight"])
+
+    # ITM changes training: the same run without it ends elsewhere
+    plain = tmp_path / "plain"
+    assert _pretrain(world, plain) == 0
+    a = load_checkpoint(plain / CHECKPOINT)["model"]
+    assert any(not torch.equal(a[k], check["model"][k]) for k in a)
+    assert "itm_head" not in load_checkpoint(plain / CHECKPOINT)
+
+    cir = tmp_path / "cir"
+    assert main(["train", "--dataset", "fashioniq", "--data-root", str(world), "--method", "contrastive",
+                 "--init", str(whole), "--out", str(cir), "--epochs", "1", "--batch-size", "4",
+                 "--max-steps-per-epoch", "1", "--threads", "1"]) == 0
+    capsys.readouterr()
+    assert main(["pretrain", "--data-root", str(world), "--out", str(tmp_path / "bad"), "--itm", "-1",
+                 "--threads", "1"]) == 2
+    assert "itm" in capsys.readouterr().err
