@@ -469,3 +469,21 @@ def test_an_itm_run_trains_probes_and_resumes(tmp_path, world, capsys):
     assert main(["pretrain", "--data-root", str(world), "--out", str(tmp_path / "bad"), "--itm", "-1",
                  "--threads", "1"]) == 2
     assert "itm" in capsys.readouterr().err
+
+
+def test_pretrain_init_continues_from_a_run_with_its_architecture(tmp_path, world, capsys):
+    first, more = tmp_path / "first", tmp_path / "more"
+    assert _pretrain(world, first, "--epochs", "1", "--image-size", "48") == 0
+    # lr 0: the run starts from, and stays at, the init run's best weights
+    assert _pretrain(world, more, "--init", str(first), "--itm", "1.0", "--lr", "0") == 0
+    cfg = read_config(more)
+    assert cfg["init"] == str(first.resolve()) and cfg["init_meta"]["method"] == "pretrain"
+    start, after = load_checkpoint(first / "best.pt")["model"], load_checkpoint(more / CHECKPOINT)
+    assert after["model_config"]["vision"]["image_size"] == 48
+    assert all(torch.equal(start[k], after["model"][k]) for k in start)
+    assert (more / "vocab.txt").read_bytes() == (first / "vocab.txt").read_bytes()
+    capsys.readouterr()
+    assert _pretrain(world, tmp_path / "x", "--init", str(first), "--image-size", "64") == 2
+    assert "--init takes the architecture and vocabulary of" in capsys.readouterr().err
+    assert _pretrain(world, tmp_path / "y", "--init", str(tmp_path / "nothing")) == 2
+    assert "not a run directory" in capsys.readouterr().err

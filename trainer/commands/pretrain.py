@@ -18,6 +18,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="architecture (vitl starts from BLIP-2's own pretraining: see import-qure)")
     p.add_argument("--out", type=Path, required=True, help="run folder to create (or to continue with --resume)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
+    p.add_argument("--init", type=Path, default=None,
+                   help="start from this run's best weights (a pretraining or training run; fresh optimizer and "
+                        "schedule), e.g. to continue a pretraining with --itm")
     p.add_argument("--pause-after", type=int, default=None, help="stop after this many epochs (resume later)")
     p.add_argument("--vocab", type=Path, default=None,
                    help="WordPiece vocab.txt (default: built from the world's texts, --vocab-size tokens)")
@@ -93,7 +96,11 @@ def _run(args: argparse.Namespace) -> int:
         if (args.out / runs.CONFIG).exists():
             raise runs.RunError(f"{args.out} already holds a run; pass --resume to continue it or choose another --out")
         torch.manual_seed(cfg.seed)
-        model, vocab = _fresh_model(args)
+        if args.init is not None:
+            model, vocab, init_meta = _init_model(args)
+        else:
+            model, vocab = _fresh_model(args)
+            init_meta = None
         data = {"dataset": "world", "root": str(args.data_root.resolve()), "split": args.split,
                 "probe_split": None if args.probe_split == "none" else args.probe_split,
                 "categories": list(categories(args.categories) or []) or None}
@@ -106,7 +113,9 @@ def _run(args: argparse.Namespace) -> int:
         f"{len(probe_images.names) if probe_images else 0} ({data['probe_split']})")
     if payload is None:
         start_pretrain_run(args.out, model, vocab, cfg, data,
-                           {"scratch_init_std": args.scratch_init_std, "model_name": args.model})
+                           {"scratch_init_std": None if args.init else args.scratch_init_std,
+                            "model_name": args.model, "init": str(args.init.resolve()) if args.init else None,
+                            "init_meta": init_meta})
     trainer = Pretrainer(args.out, model, Tokenizer(args.out / runs.VOCAB, model.cfg.text_spec()), train,
                          probe_images, cfg, log, device)
     if payload is not None:
@@ -115,6 +124,24 @@ def _run(args: argparse.Namespace) -> int:
     log(f"wrote {args.out} (best.pt: the epoch with the best probe P@5); next: "
         f"cirsearch-train train --init {args.out} --method contrastive ...")
     return 0
+
+
+def _init_model(args):
+    """(model, vocab path, the init run's meta) from --init RUN's best weights."""
+    from trainer import run as runs
+
+    given = [f for f, v in (("--image-size", args.image_size), ("--patch-size", args.patch_size),
+                            ("--vision-width", args.vision_width), ("--vision-layers", args.vision_layers),
+                            ("--vocab", args.vocab)) if v is not None]
+    if given:
+        raise runs.RunError(f"--init takes the architecture and vocabulary of {args.init}; drop {', '.join(given)}")
+    model, vocab, meta = runs.load_model(args.init, which="best")
+    if model.cfg.name != args.model:
+        raise runs.RunError(f"--init {args.init} holds a {model.cfg.name} model, not {args.model}")
+    if model.has_split_query_side:
+        raise runs.RunError(f"--init {args.init} has a split query side (SPN's second stage); pretrain one without")
+    keep = ("method", "epoch", "step", "metrics", "checkpoint_sha256", "seed")
+    return model, vocab, {k: meta.get(k) for k in keep}
 
 
 def _fresh_model(args):
