@@ -87,6 +87,7 @@ class PretrainConfig:
     near_misses: float = 0.0  # chance each image adds a description false in one attribute, as a negative text
     paired: bool = False  # half of each batch: images of garments one attribute away from the other half's
     itm: float = 0.0  # weight of the image-text matching loss (BLIP-2's ITM; 0 = ITC alone)
+    itm_hard: float = 1.0  # share of ITM negatives drawn by ITC similarity (BLIP-2: 1); the rest uniform
     temp_floor: float = 1e-3
     seed: int = 0
     log_every: int = 20
@@ -101,6 +102,8 @@ class PretrainConfig:
             raise ValueError("near_misses must be in [0, 1]")
         if not (self.itm >= 0.0 and np.isfinite(self.itm)):
             raise ValueError("itm must be a weight >= 0")
+        if not 0.0 <= self.itm_hard <= 1.0:
+            raise ValueError("itm_hard must be in [0, 1]")
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "PretrainConfig":
@@ -171,8 +174,8 @@ def itm_logits(model: QuReModel, head: torch.nn.Linear, feats: torch.Tensor, ids
     return head(h[:, :nq]).mean(dim=1)
 
 
-def itm_pairs(scores: torch.Tensor, positive: torch.Tensor, generator: torch.Generator | None = None
-              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def itm_pairs(scores: torch.Tensor, positive: torch.Tensor, generator: torch.Generator | None = None,
+              hard: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """BLIP-2's hard negatives for ITM from ITC similarities ``scores`` (B_img, B_txt), whose
     first B_img texts are the images' own. Returns (image, text, label) index tensors: each
     image with its own text (label 1); each image with a text false of it, drawn with
@@ -183,13 +186,22 @@ def itm_pairs(scores: torch.Tensor, positive: torch.Tensor, generator: torch.Gen
     own = torch.arange(bi)
     images, texts, labels = [own], [own], [torch.ones(bi, dtype=torch.long)]
     s = scores.detach().float()
-    w = torch.softmax(s, dim=1).masked_fill(positive, 0.0)  # (Bi, Bt): image -> false texts
+
+    def weights(logits: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        w = torch.softmax(logits, dim=1).masked_fill(pos, 0.0)
+        if hard >= 1.0:
+            return w
+        uniform = (~pos).float()
+        norm = lambda x: x / x.sum(1, keepdim=True).clamp(min=1e-30)  # noqa: E731
+        return hard * norm(w) + (1.0 - hard) * norm(uniform)
+
+    w = weights(s, positive)  # (Bi, Bt): image -> false texts
     ok = w.sum(1) > 0
     if ok.any():
         images.append(own[ok])
         texts.append(torch.multinomial(w[ok], 1, generator=generator).squeeze(1))
         labels.append(torch.zeros(int(ok.sum()), dtype=torch.long))
-    w = torch.softmax(s[:, :bi].T, dim=1).masked_fill(positive[:, :bi].T, 0.0)  # (Bi texts, Bi): text -> false images
+    w = weights(s[:, :bi].T, positive[:, :bi].T)  # (Bi texts, Bi): text -> false images
     ok = w.sum(1) > 0
     if ok.any():
         texts.append(own[ok])
@@ -359,7 +371,7 @@ class Pretrainer:
                                           unmatched_texts=cfg.near_misses > 0)
             if self.itm_head is not None:
                 im, tx, labels = itm_pairs((scores / model.temp.detach().clamp(min=cfg.temp_floor)).cpu(),
-                                           positive.cpu())
+                                           positive.cpu(), hard=cfg.itm_hard)
                 logits = itm_logits(model, self.itm_head, feats[im.to(self.device)], ids[tx.to(self.device)],
                                     mask[tx.to(self.device)])
                 itm_loss = torch.nn.functional.cross_entropy(logits, labels.to(self.device))

@@ -427,6 +427,15 @@ def test_itm_pairs_draw_negatives_only_among_false_pairs_and_by_similarity():
         drawn.append((int(tx[bi]), int(im[2 * bi - 1])))  # image 0's text, text 0's image
     assert sum(t == 7 for t, _ in drawn) >= 48 and sum(i == 3 for _, i in drawn) >= 48
 
+    # hard=0: uniform over the false pairs, whatever the similarities; 0.5: half of each
+    for hard, expected in ((0.0, 1 / 6), (0.5, 0.5 + 0.5 / 6)):  # image 0: 6 false texts (not 0, not 5)
+        counts = torch.zeros(bt)
+        for _ in range(2000):
+            im, tx, _ = itm_pairs(scores, positive, g, hard=hard)
+            assert not positive[im[bi:], tx[bi:]].any()
+            counts[tx[bi]] += 1
+        assert abs(counts[7] / 2000 - expected) < 0.025, (hard, counts)
+
 
 def test_an_itm_run_trains_probes_and_resumes(tmp_path, world, capsys):
     whole, parts = tmp_path / "whole", tmp_path / "parts"
@@ -469,6 +478,9 @@ def test_an_itm_run_trains_probes_and_resumes(tmp_path, world, capsys):
     assert main(["pretrain", "--data-root", str(world), "--out", str(tmp_path / "bad"), "--itm", "-1",
                  "--threads", "1"]) == 2
     assert "itm" in capsys.readouterr().err
+    assert main(["pretrain", "--data-root", str(world), "--out", str(tmp_path / "bad2"), "--itm", "1",
+                 "--itm-hard", "1.5", "--threads", "1"]) == 2
+    assert "itm_hard must be in [0, 1]" in capsys.readouterr().err
 
 
 def test_pretrain_init_continues_from_a_run_with_its_architecture(tmp_path, world, capsys):
