@@ -393,11 +393,49 @@ def test_a_resized_model_pretrains_trains_exports_and_indexes(tmp_path, world):
         assert lib.similar(name, k=1, exclude_reference=False).hits[0].path == str(name)
 
 
+def test_a_conv_stem_pretrains_trains_exports_and_matches_in_onnx(tmp_path, world):
+    """--vision-stem conv reaches the run, the CIR stage and the bundle; the exported vision
+    graph gives what the run's model gives, and the engine indexes with it."""
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    from engine.bundle import load_bundle
+    from engine.library import Library
+    from trainer.model.layers import ConvStem
+
+    pre, cir, bundle = tmp_path / "pre", tmp_path / "cir", tmp_path / "bundle"
+    assert _pretrain(world, pre, "--epochs", "1", "--vision-stem", "conv") == 0
+    assert read_config(pre)["model"]["vision"]["stem"] == "conv"
+    assert main(["train", "--dataset", "fashioniq", "--data-root", str(world), "--method", "contrastive",
+                 "--init", str(pre), "--out", str(cir), "--epochs", "1", "--batch-size", "4",
+                 "--max-steps-per-epoch", "2", "--threads", "1"]) == 0
+    model, _, _ = load_model(cir)
+    stem = model.vision.patch_embed
+    assert isinstance(stem, ConvStem)
+    # 96 px, 16-px grid: four stride-2 convolutions (32, 64, 128, 128 channels), 6x6 tokens + [CLS]
+    assert [c.out_channels for c in stem if isinstance(c, torch.nn.Conv2d)] == [32, 64, 128, 128]
+    assert model.vision.pos_embed.shape == (37, 128)
+    assert main(["export", "--run", str(cir), "--out", str(bundle), "--demo", "--description", "conv stem"]) == 0
+    loaded = load_bundle(bundle)
+    pixels = torch.randn(2, 3, 96, 96, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        want = model.vision_features(pixels).numpy()
+    session = ort.InferenceSession(str(bundle / loaded.manifest.graphs["vision"]), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: pixels.numpy()})[0]
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    photos = world / "images"
+    with Library.open(tmp_path / "lib", bundle=bundle) as lib:
+        report = lib.index([photos])
+        assert report.encoded == len(list(photos.iterdir())) and not report.failed
+
+
 @pytest.mark.parametrize("flags, words", [(["--image-size", "70"], "multiple of the patch size 16"),
                                           (["--patch-size", "10"], "multiple of the patch size 10"),
                                           (["--patch-size", "0"], "at least 1 pixel"),
                                           (["--vision-width", "66"], "multiple of its 4 heads"),
-                                          (["--vision-layers", "0"], "at least 1")])
+                                          (["--vision-layers", "0"], "at least 1"),
+                                          (["--vision-stem", "conv", "--patch-size", "12"], "power of two")])
 def test_an_impossible_size_is_one_line_and_exit_2(tmp_path, world, capsys, flags, words):
     assert _pretrain(world, tmp_path / "x", *flags) == 2
     err = capsys.readouterr().err
@@ -497,5 +535,7 @@ def test_pretrain_init_continues_from_a_run_with_its_architecture(tmp_path, worl
     capsys.readouterr()
     assert _pretrain(world, tmp_path / "x", "--init", str(first), "--image-size", "64") == 2
     assert "--init takes the architecture and vocabulary of" in capsys.readouterr().err
+    assert _pretrain(world, tmp_path / "y", "--init", str(first), "--vision-stem", "conv") == 2
+    assert "drop --vision-stem" in capsys.readouterr().err
     assert _pretrain(world, tmp_path / "y", "--init", str(tmp_path / "nothing")) == 2
     assert "not a run directory" in capsys.readouterr().err

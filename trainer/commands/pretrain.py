@@ -35,6 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="vision patch side in pixels (tiny: 16; 12 at 96 px gives 8x8 patches, as 128 px at 16)")
     g.add_argument("--vision-width", type=int, default=None, help="vision tower width, a multiple of 4 (tiny: 128)")
     g.add_argument("--vision-layers", type=int, default=None, help="vision tower depth (tiny: 4)")
+    g.add_argument("--vision-stem", choices=("patch", "conv"), default=None,
+                   help="how pixels become tokens: patch (tiny: one linear map per patch, as CLIP) or conv "
+                        "(stride-2 3x3 convolutions down to the same grid; sees the small attributes better)")
     p.add_argument("--scratch-init-std", type=float, default=0.1,
                    help="re-draw the Q-Former's Linear weights from N(0, STD) (0 keeps BERT's 0.02)")
     g = p.add_argument_group("optimization")
@@ -135,6 +138,7 @@ def _init_model(args):
 
     given = [f for f, v in (("--image-size", args.image_size), ("--patch-size", args.patch_size),
                             ("--vision-width", args.vision_width), ("--vision-layers", args.vision_layers),
+                            ("--vision-stem", args.vision_stem),
                             ("--vocab", args.vocab)) if v is not None]
     if given:
         raise runs.RunError(f"--init takes the architecture and vocabulary of {args.init}; drop {', '.join(given)}")
@@ -155,7 +159,7 @@ def _fresh_model(args):
 
     try:
         cfg = resized(get_config(args.model), args.image_size, args.vision_width, args.vision_layers,
-                      args.patch_size)
+                      args.patch_size, args.vision_stem)
     except ValueError as e:
         raise runs.RunError(str(e)) from None
     vocab = args.vocab

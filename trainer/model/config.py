@@ -22,6 +22,10 @@ class VisionConfig:
     heads: int = 16
     mlp_ratio: int = 4
     eps: float = 1e-5
+    # How pixels become tokens: "patch" (CLIP's one linear map per patch) or "conv" (a stack
+    # of stride-2 3x3 convolutions down to the same grid, as in "Early convolutions help
+    # transformers see better", Xiao et al. 2021; the patch side must be a power of two).
+    stem: str = "patch"
 
     @property
     def num_tokens(self) -> int:
@@ -109,11 +113,26 @@ TINY = ModelConfig(
 CONFIGS = {"vitl": VITL, "tiny": TINY}
 
 
+STEMS = ("patch", "conv")
+
+
+def conv_stem_channels(width: int, patch_size: int) -> list[int]:
+    """Output channels of the conv stem's stride-2 layers: log2(patch) of them, the last two at
+    ``width`` and each earlier one half the next (width 128, patch 16: 32, 64, 128, 128)."""
+    n = patch_size.bit_length() - 1
+    return [max(1, width >> max(0, n - 2 - i)) for i in range(n)]
+
+
 def resized(cfg: ModelConfig, image_size: int | None = None, vision_width: int | None = None,
-            vision_layers: int | None = None, patch_size: int | None = None) -> ModelConfig:
-    """``cfg`` at another input resolution, patch size or vision-tower width/depth (a model
+            vision_layers: int | None = None, patch_size: int | None = None,
+            stem: str | None = None) -> ModelConfig:
+    """``cfg`` at another input resolution, patch size, vision-tower width/depth or stem (a model
     trained from scratch can be any of them; the preprocessing size follows the resolution)."""
     v = cfg.vision
+    if stem is not None:
+        if stem not in STEMS:
+            raise ValueError(f"unknown vision stem {stem!r}; choose one of {', '.join(STEMS)}")
+        v = dataclasses.replace(v, stem=stem)
     size = v.image_size if image_size is None else image_size
     patch = v.patch_size if patch_size is None else patch_size
     if patch < 1:
@@ -121,6 +140,9 @@ def resized(cfg: ModelConfig, image_size: int | None = None, vision_width: int |
     v = dataclasses.replace(v, patch_size=patch)
     width = v.width if vision_width is None else vision_width
     layers = v.layers if vision_layers is None else vision_layers
+    if v.stem == "conv" and (v.patch_size < 2 or v.patch_size & (v.patch_size - 1)):
+        raise ValueError(f"the conv stem halves the image per layer: the patch size must be a power of two "
+                         f"(got {v.patch_size})")
     if size < v.patch_size or size % v.patch_size:
         raise ValueError(f"image size {size} must be a positive multiple of the patch size {v.patch_size}")
     if width < v.heads or width % v.heads:

@@ -69,6 +69,22 @@ class ViTBlock(nn.Module):
         return x + self.mlp(self.ln_2(x))
 
 
+class ConvStem(nn.Sequential):
+    """Pixels to the patch grid by stride-2 3x3 convolutions with GELU between them: each token
+    sees overlapping receptive fields instead of one patch's pixels through one linear map."""
+
+    def __init__(self, cfg: VisionConfig):
+        from .config import conv_stem_channels
+
+        channels = [3, *conv_stem_channels(cfg.width, cfg.patch_size)]
+        layers: list[nn.Module] = []
+        for i in range(len(channels) - 1):
+            if i:
+                layers.append(nn.GELU())
+            layers.append(nn.Conv2d(channels[i], channels[i + 1], 3, 2, 1))
+        super().__init__(*layers)
+
+
 class VisionTower(nn.Module):
     """CLIP ViT: patchify, [CLS] + positions, ln_pre, ``layers`` blocks. No ln_post."""
 
@@ -78,14 +94,19 @@ class VisionTower(nn.Module):
             raise ValueError(f"image size {cfg.image_size} is not a multiple of patch size {cfg.patch_size}")
         self.cfg = cfg
         scale = cfg.width**-0.5
-        self.patch_embed = nn.Conv2d(3, cfg.width, cfg.patch_size, cfg.patch_size, bias=False)
+        if cfg.stem == "conv":
+            self.patch_embed: nn.Module = ConvStem(cfg)
+        elif cfg.stem == "patch":
+            self.patch_embed = nn.Conv2d(3, cfg.width, cfg.patch_size, cfg.patch_size, bias=False)
+        else:
+            raise ValueError(f"unknown vision stem {cfg.stem!r}")
         self.cls_token = nn.Parameter(scale * torch.randn(cfg.width))
         self.pos_embed = nn.Parameter(scale * torch.randn(cfg.num_tokens, cfg.width))
         self.ln_pre = LayerNorm(cfg.width, eps=cfg.eps)
         self.blocks = nn.ModuleList(ViTBlock(cfg) for _ in range(cfg.layers))
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        x = self.patch_embed(pixels.to(self.patch_embed.weight.dtype))  # (B, W, g, g)
+        x = self.patch_embed(pixels.to(self.cls_token.dtype))  # (B, W, g, g)
         x = x.flatten(2).transpose(1, 2)  # (B, g*g, W)
         cls = self.cls_token.to(x.dtype).expand(x.shape[0], 1, -1)  # (B, 1, W)
         x = torch.cat([cls, x], dim=1) + self.pos_embed.to(x.dtype)  # (B, T, W)
