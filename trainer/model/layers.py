@@ -83,6 +83,12 @@ class ConvStem(nn.Sequential):
                 layers.append(nn.GELU())
             layers.append(nn.Conv2d(channels[i], channels[i + 1], 3, 2, 1))
         super().__init__(*layers)
+        # He initialisation: PyTorch's default shrinks the signal about 3x per layer, so after
+        # four layers the tokens were mostly position embedding and training idled for epochs.
+        for conv in layers:
+            if isinstance(conv, nn.Conv2d):
+                nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+                nn.init.zeros_(conv.bias)
 
 
 class VisionTower(nn.Module):
