@@ -16,8 +16,8 @@
 #
 # Environment: WORLD_SEED (0), IMAGES (30000), TRIPLETS (45000), EVAL_IMAGES and EVAL_TRIPLETS
 # (val/test size; the generator's defaults), SEED (0), EPOCHS_PRE (40), PAIRED (0; 1 pretrains
-# with --paired), IMAGE_SIZE (the tiny model's 96) and PATCH_SIZE (its 16; the composed stage
-# and the bundle follow the pretraining run), EPOCHS_CIR (6), LR_CIR (5e-4), FREEZE_VISION (0), THREADS (2), OUT (bundle
+# with --paired), IMAGE_SIZE (the tiny model's 96), PATCH_SIZE (its 16) and VISION_STEM (patch;
+# conv: pretrain --vision-stem conv) (the composed stage and the bundle follow the pretraining run), EPOCHS_CIR (6), LR_CIR (5e-4), FREEZE_VISION (0), THREADS (2), OUT (bundle
 # folder; default resources/demo-bundle), INT8 (1; 0 exports float32 graphs only), PYTHON
 # (.venv/bin/python). An int8 check that fails stops the script with its reason (the bundle
 # keeps float32 graphs only). The test suite runs it
@@ -62,6 +62,7 @@ if [ ! -f "$work/pretrain/best.pt" ] || ! grep -q '"epoch": '"$((EPOCHS_PRE - 1)
     paired=(); [ "$PAIRED" = 1 ] && paired=(--paired)
     size=(); [ -n "${IMAGE_SIZE:-}" ] && size=(--image-size "$IMAGE_SIZE")
     [ -n "${PATCH_SIZE:-}" ] && size+=(--patch-size "$PATCH_SIZE")
+    [ -n "${VISION_STEM:-}" ] && size+=(--vision-stem "$VISION_STEM")
     cli pretrain --data-root "$work/world" --vocab "$work/vocab.txt" --epochs "$EPOCHS_PRE" --seed "$SEED" \
       "${paired[@]}" "${size[@]}" --out "$work/pretrain"
   fi
