@@ -413,8 +413,19 @@ def test_a_conv_stem_pretrains_trains_exports_and_matches_in_onnx(tmp_path, worl
     model, _, _ = load_model(cir)
     stem = model.vision.patch_embed
     assert isinstance(stem, ConvStem)
-    # 96 px, 16-px grid: four stride-2 convolutions (32, 64, 128, 128 channels), 6x6 tokens + [CLS]
+    # a frozen tower keeps its BatchNorm statistics too, not only its weights
+    frozen = tmp_path / "frozen"
+    assert main(["train", "--dataset", "fashioniq", "--data-root", str(world), "--method", "contrastive",
+                 "--init", str(pre), "--freeze-vision", "--out", str(frozen), "--epochs", "1", "--batch-size", "4",
+                 "--max-steps-per-epoch", "2", "--threads", "1"]) == 0
+    before, after = load_model(pre)[0].vision.state_dict(), load_model(frozen)[0].vision.state_dict()
+    assert any("running_mean" in k for k in after)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert not all(torch.equal(before[k], model.vision.state_dict()[k]) for k in before)  # the unfrozen run moved
+    # 96 px, 16-px grid: four stride-2 convolutions (32, 64, 128, 128 channels), BatchNorm and GELU
+    # between them, 6x6 tokens + [CLS]
     assert [c.out_channels for c in stem if isinstance(c, torch.nn.Conv2d)] == [32, 64, 128, 128]
+    assert sum(isinstance(c, torch.nn.BatchNorm2d) for c in stem) == 3
     assert model.vision.pos_embed.shape == (37, 128)
     assert main(["export", "--run", str(cir), "--out", str(bundle), "--demo", "--description", "conv stem"]) == 0
     loaded = load_bundle(bundle)

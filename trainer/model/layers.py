@@ -70,8 +70,9 @@ class ViTBlock(nn.Module):
 
 
 class ConvStem(nn.Sequential):
-    """Pixels to the patch grid by stride-2 3x3 convolutions with GELU between them: each token
-    sees overlapping receptive fields instead of one patch's pixels through one linear map."""
+    """Pixels to the patch grid by stride-2 3x3 convolutions, each but the last followed by
+    BatchNorm and GELU (Xiao et al. 2021): every token sees overlapping receptive fields
+    instead of one patch's pixels through one linear map."""
 
     def __init__(self, cfg: VisionConfig):
         from .config import conv_stem_channels
@@ -79,16 +80,14 @@ class ConvStem(nn.Sequential):
         channels = [3, *conv_stem_channels(cfg.width, cfg.patch_size)]
         layers: list[nn.Module] = []
         for i in range(len(channels) - 1):
-            if i:
-                layers.append(nn.GELU())
-            layers.append(nn.Conv2d(channels[i], channels[i + 1], 3, 2, 1))
+            last = i == len(channels) - 2
+            conv = nn.Conv2d(channels[i], channels[i + 1], 3, 2, 1, bias=last)
+            # He initialisation: PyTorch's default shrinks the signal about 3x per layer
+            nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+            layers.append(conv)
+            if not last:
+                layers += [nn.BatchNorm2d(channels[i + 1]), nn.GELU()]
         super().__init__(*layers)
-        # He initialisation: PyTorch's default shrinks the signal about 3x per layer, so after
-        # four layers the tokens were mostly position embedding and training idled for epochs.
-        for conv in layers:
-            if isinstance(conv, nn.Conv2d):
-                nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
-                nn.init.zeros_(conv.bias)
 
 
 class VisionTower(nn.Module):

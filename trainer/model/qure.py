@@ -56,6 +56,14 @@ class QuReModel(nn.Module):
         if cfg.freeze_vision:
             self.vision.requires_grad_(False)
 
+    def train(self, mode: bool = True) -> "QuReModel":
+        """A frozen vision tower stays in eval mode: its BatchNorm statistics (the conv stem's)
+        and anything else that differs between modes belong to the weights it was frozen with."""
+        super().train(mode)
+        if mode and not any(p.requires_grad for p in self.vision.parameters()):
+            self.vision.eval()
+        return self
+
     # ------------------------------------------------------------------ paths
     def vision_features(self, pixels: torch.Tensor) -> torch.Tensor:
         """(B, 3, S, S) -> (B, T, Dv): ViT tokens after ln_vision."""
