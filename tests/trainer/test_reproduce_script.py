@@ -29,7 +29,8 @@ def _sha(path: Path) -> str:
 def _run(work: Path, out: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHON": sys.executable, "IMAGES": "60", "TRIPLETS": "45", "EVAL_IMAGES": "45",
            "EVAL_TRIPLETS": "30", "EPOCHS_PRE": "1", "EPOCHS_CIR": "1", "PAIRED": "1", "THREADS": "1",
-           "IMAGE_SIZE": "112", "PATCH_SIZE": "16", "VISION_STEM": "conv", "SEED": "3", "INT8": "0", "OUT": str(out), "OMP_NUM_THREADS": "1"}
+           "IMAGE_SIZE": "112", "PATCH_SIZE": "16", "VISION_STEM": "conv",
+           "SEED": "3", "INT8": "0", "OUT": str(out), "OMP_NUM_THREADS": "1"}
     return subprocess.run(["bash", str(SCRIPT), str(work)], capture_output=True, text=True, env=env, timeout=400)
 
 
