@@ -35,6 +35,18 @@ def demo_model_tool(name: str) -> ModuleType:
     return module
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny problems gain nothing from 2 threads; the setting is restored afterwards (for the
+    probe tools' test modules: ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="session")
 def tool_world(tmp_path_factory):
     """A world of a few dozen 96 px images for the analysis tools (every attribute drawn large

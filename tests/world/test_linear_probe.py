@@ -11,14 +11,7 @@ import torch
 from tests.world.conftest import demo_model_tool
 from trainer.cli import main as train_main
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny problems gain nothing from 2 threads; the setting is restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

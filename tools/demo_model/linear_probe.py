@@ -110,34 +110,47 @@ def probe(run_dir, world, attributes, train_split="train", eval_split="val", tra
     return result
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("run", type=Path, help="a run folder (its best.pt)")
+def add_common_arguments(p: argparse.ArgumentParser, run_help: str) -> None:
+    """The arguments every probe tool here takes (tower_probe.py shares them)."""
+    p.add_argument("run", type=Path, help=run_help)
     p.add_argument("world", type=Path, help="a generated world")
-    p.add_argument("--attributes", default="neckline,sleeves")
     p.add_argument("--train-split", default="train")
     p.add_argument("--eval-split", default="val")
-    p.add_argument("--train-images", type=int, default=6000)
-    p.add_argument("--epochs", type=int, default=300)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", type=Path, default=None)
-    args = p.parse_args(argv)
+
+
+def run_on_threads(threads: int, fn, *args):
+    """``fn(*args)`` on ``threads`` torch threads (restored afterwards); a run or data error
+    is printed as one line and gives None."""
     import torch
 
     from trainer.data.errors import DataError
     from trainer.run import RunError
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(args.threads)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
     try:
-        result = probe(args.run, args.world, [a for a in args.attributes.split(",") if a], args.train_split,
-                       args.eval_split, args.train_images, args.epochs, args.seed)
+        return fn(*args)
     except (RunError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return None
     finally:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(before)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_common_arguments(p, "a run folder (its best.pt)")
+    p.add_argument("--attributes", default="neckline,sleeves")
+    p.add_argument("--train-images", type=int, default=6000)
+    p.add_argument("--epochs", type=int, default=300)
+    args = p.parse_args(argv)
+    result = run_on_threads(args.threads, probe, args.run, args.world, [a for a in args.attributes.split(",") if a],
+                            args.train_split, args.eval_split, args.train_images, args.epochs, args.seed)
+    if result is None:
+        return 2
     for a, row in result["attributes"].items():
         if "error" in row:
             print(f"{a}: {row['error']}")

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # linear_probe: the arguments and error handling shared
 
 STARTS = ("run", "scratch", "conv")
 
@@ -125,36 +126,21 @@ def fine_tune(run_dir, world, attribute="neckline", start="run", epochs=6, lr=3e
 
 
 def main(argv=None) -> int:
+    from linear_probe import add_common_arguments, run_on_threads
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("run", type=Path, help="a run folder (its best.pt and architecture)")
-    p.add_argument("world", type=Path, help="a generated world")
+    add_common_arguments(p, "a run folder (its best.pt and architecture)")
     p.add_argument("--attribute", default="neckline")
     p.add_argument("--start", default="run", choices=STARTS)
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--train-split", default="train")
-    p.add_argument("--eval-split", default="val")
     p.add_argument("--train-images", type=int, default=None, help="use this many train images (default: all)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
-    import torch
-
-    from trainer.data.errors import DataError
-    from trainer.run import RunError
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(args.threads)
-    try:
-        result = fine_tune(args.run, args.world, args.attribute, args.start, args.epochs, args.lr,
-                           args.batch_size, args.train_split, args.eval_split, args.seed, args.train_images)
-    except (RunError, DataError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    result = run_on_threads(args.threads, fine_tune, args.run, args.world, args.attribute, args.start, args.epochs,
+                            args.lr, args.batch_size, args.train_split, args.eval_split, args.seed, args.train_images)
+    if result is None:
         return 2
-    finally:
-        torch.set_num_threads(threads)
     print(f"{args.attribute}, start {args.start} ({result['stem']} stem): {result['train_images']} train images, "
           f"{result['eval_images']} {args.eval_split}, majority {result['majority']:.1f} %")
     if args.json:
