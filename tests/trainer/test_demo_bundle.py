@@ -16,7 +16,7 @@ from trainer.cli import main
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 # README "The demo model": eval --bundle resources/demo-bundle on generate --seed 7, test split
-REPORTED = {"R@10": 92.0, "P@5": 78.27, "map@10": 81.46}
+REPORTED = {"R@10": 94.67, "P@5": 81.27, "map@10": 84.78}
 
 
 @pytest.fixture(scope="module")

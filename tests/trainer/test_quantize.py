@@ -68,9 +68,10 @@ def test_int8_graphs_are_hashed_in_the_manifest_and_the_float32_files_untouched(
     assert check["calibration"] == {"source": "generated", "images": CAL, "queries": CAL, "seed": 0}
     assert check["kept_float"] == dict.fromkeys(m.graphs, "none")  # this model needs nothing kept in float
     # the mean cosine of every graph is near 1; the worst single input is looser, and how loose depends on
-    # the CPU's int8 kernels (0.9976 on an AMD EPYC, above 0.999 on Intel hosts; the product's bar is 0.99)
+    # the model and the CPU's int8 kernels (the conv-stem demo model: 0.9938 on an AMD EPYC; the patch-map
+    # one before it 0.9976 there, above 0.999 on Intel hosts), so it is held to the product's bar, 0.99
     assert report.passed and min(v for k, v in report.figures.items() if k.endswith("_cosine")) > 0.999
-    assert min(v for k, v in report.figures.items() if k.endswith("_cosine_min")) > 0.995
+    assert min(v for k, v in report.figures.items() if k.endswith("_cosine_min")) > 0.99
     assert min(v for k, v in report.figures.items() if k.startswith("overlap_")) >= 0.95
 
 
