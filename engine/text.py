@@ -109,6 +109,13 @@ class Tokenizer:
     def clean(self, text: str) -> str:
         return clean_caption(text, self.spec)
 
+    def token_id(self, token: str) -> int:
+        """The id of one token of the vocabulary or of the extra special tokens ("[DEC]")."""
+        i = self._tok.token_to_id(token)
+        if i is None:
+            raise VocabError(f"the vocabulary has no token {token!r}")
+        return int(i)
+
     def encode(self, texts: Sequence[str], clean: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Texts -> (input_ids, attention_mask), both int64 of shape (B, max_tokens)."""
         if isinstance(texts, str):

@@ -37,12 +37,23 @@ negative mining; "false" read off ``Description.fits``, so a partial description
 a negative of an image it is true of). The head lives in the run's checkpoint.pt for
 resuming; best.pt, what ``train --init`` reads, holds the model alone.
 
+Optionally (``itg`` > 0) image-grounded text generation joins them, BLIP-2's third
+first-stage loss: the queries cross-attend the image and see only each other, the
+description follows ([DEC] in place of [CLS]) with a causal mask over the text and full
+view of the queries, and BERT's language-model head (its decoder tied to the word
+embeddings) predicts each next token, cross-entropy with label smoothing 0.1 (BLIP-2's).
+ITC needs an attribute only when the batch holds an image that differs in it alone; ITG
+asks for every attribute a description states, through the queries that become the
+target tokens. The head lives in checkpoint.pt, as ITM's does.
+
 Each epoch ends with a probe on another split: for every distinct garment there, its
 full description ranks the images of its category; P@5 is the share of the top 5 with
 exactly that garment, and per attribute the share that agree on it (and, ranking all
 images, the share of the right category). With ITM, ``probe_itm_<attribute>`` is the
 share of the split's images for which the head scores the image's full description above
-the same description with that attribute changed (50 is chance). The run folder it writes is
+the same description with that attribute changed (50 is chance); with ITG,
+``probe_itg_<attribute>`` the share for which the generator finds the image's full
+description likelier than the same wording with that attribute changed. The run folder it writes is
 one that ``train --init`` starts from (config.json with ``"method": "pretrain"``,
 vocab.txt, best.pt by probe P@5, checkpoint.pt to resume).
 """
@@ -68,7 +79,7 @@ from .data.errors import DataError
 from .data.images import MemoryPixelBank
 from .losses import image_text_contrastive
 from .model import QuReModel, score
-from .model.layers import init_bert_weights
+from .model.layers import LayerNorm, init_bert_weights
 from .schedule import lr_at
 
 Log = Callable[[str], None]
@@ -88,6 +99,7 @@ class PretrainConfig:
     paired: bool = False  # half of each batch: images of garments one attribute away from the other half's
     itm: float = 0.0  # weight of the image-text matching loss (BLIP-2's ITM; 0 = ITC alone)
     itm_hard: float = 1.0  # share of ITM negatives drawn by ITC similarity (BLIP-2: 1); the rest uniform
+    itg: float = 0.0  # weight of the image-grounded text generation loss (BLIP-2's ITG; 0 = none)
     temp_floor: float = 1e-3
     seed: int = 0
     log_every: int = 20
@@ -104,6 +116,8 @@ class PretrainConfig:
             raise ValueError("itm must be a weight >= 0")
         if not 0.0 <= self.itm_hard <= 1.0:
             raise ValueError("itm_hard must be in [0, 1]")
+        if not (self.itg >= 0.0 and np.isfinite(self.itg)):
+            raise ValueError("itg must be a weight >= 0")
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "PretrainConfig":
@@ -243,6 +257,108 @@ def probe_itm(model: QuReModel, head: torch.nn.Linear, images: WorldImages, tok:
     return {f"probe_itm_{a}": 100.0 * float(np.mean(v)) for a, v in sorted(wins.items())}
 
 
+# --------------------------------------------------------------------------- ITG
+
+ITG_SMOOTHING = 0.1  # BLIP-2's label smoothing for the language-model loss
+
+
+class ItgHead(torch.nn.Module):
+    """BERT's language-model head (BLIP-2's ``Qformer.cls.predictions``): dense, GELU,
+    LayerNorm, then the Q-Former's word embeddings (tied, passed in) and a bias per token."""
+
+    def __init__(self, model: QuReModel):
+        super().__init__()
+        q = model.cfg.qformer
+        self.dense = torch.nn.Linear(q.hidden, q.hidden)
+        self.norm = LayerNorm(q.hidden, eps=q.eps)
+        self.bias = torch.nn.Parameter(torch.zeros(q.vocab_size))
+        init_bert_weights(self)
+
+    def forward(self, hidden: torch.Tensor, word: torch.Tensor) -> torch.Tensor:
+        """(..., H) and the word embeddings (V, H) -> logits (..., V)."""
+        return torch.nn.functional.linear(self.norm(torch.nn.functional.gelu(self.dense(hidden))), word, self.bias)
+
+
+def itg_logits(model: QuReModel, head: ItgHead, feats: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor,
+               dec_id: int) -> torch.Tensor:
+    """Image features (B, T, Dv) and their texts (B, L) -> next-token logits (B, L, V): position
+    t predicts token t + 1. The first token ([CLS]) is replaced by [DEC], as BLIP-2 does."""
+    dec = ids.clone()
+    dec[:, 0] = dec_id
+    nq = model.query_tokens.shape[1]
+    h = model.qformer(dec, mask, model.query_tokens.expand(feats.shape[0], -1, -1), feats, causal=True)
+    return head(h[:, nq:], model.qformer.embeddings.word.weight)
+
+
+def itg_loss(model: QuReModel, head: ItgHead, feats: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor,
+             dec_id: int, smoothing: float = ITG_SMOOTHING) -> torch.Tensor:
+    """Mean cross-entropy of every text token after the first given the image and the tokens
+    before it (padding excluded), with label smoothing. The text is trimmed to the batch's
+    longest first (padding is masked out, so this changes nothing but the time)."""
+    length = max(2, int(mask.sum(1).max()))
+    ids, mask = ids[:, :length], mask[:, :length]
+    logits = itg_logits(model, head, feats, ids, mask, dec_id)
+    labels = ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
+    return torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels.reshape(-1),
+                                             ignore_index=-100, label_smoothing=smoothing)
+
+
+@torch.no_grad()
+def text_log_likelihood(model: QuReModel, head: ItgHead, feats: torch.Tensor, ids: torch.Tensor,
+                        mask: torch.Tensor, dec_id: int) -> torch.Tensor:
+    """(B,): the sum over each text's tokens after the first of log p(token | image, tokens before)."""
+    logp = itg_logits(model, head, feats, ids, mask, dec_id)[:, :-1].log_softmax(-1)
+    got = logp.gather(-1, ids[:, 1:, None]).squeeze(-1)  # (B, L - 1)
+    return (got * mask[:, 1:].to(got.dtype)).sum(1)
+
+
+def changed_pairs(garments: Sequence[Garment], seed: int) -> list[tuple[int, str, str]]:
+    """(image, attribute, text): each garment's full description (attribute "") and, per
+    attribute, the same wording draw with that attribute set to another value."""
+    pairs = []
+    for i, g in enumerate(garments):
+        pairs.append((i, "", full_description(g, np.random.default_rng([seed, 17, i])).text))
+        pick = np.random.default_rng([seed, 19, i])
+        for a in g.attributes:
+            others = [v for v in VALUES[a] if v != g.get(a)]
+            changed = g.replace(**{a: others[int(pick.integers(len(others)))]})
+            pairs.append((i, a, full_description(changed, np.random.default_rng([seed, 17, i])).text))
+    return pairs
+
+
+def share_true_wins(pairs: Sequence[tuple[int, str, str]], values: np.ndarray, prefix: str) -> dict[str, float]:
+    """Per attribute, the share (percent) of images whose true text's value beats the changed one's."""
+    true = {i: v for (i, a, _), v in zip(pairs, values) if not a}
+    wins: dict[str, list[bool]] = {}
+    for (i, a, _), v in zip(pairs, values):
+        if a:
+            wins.setdefault(a, []).append(bool(true[i] > v))
+    return {f"{prefix}{a}": 100.0 * float(np.mean(w)) for a, w in sorted(wins.items())}
+
+
+@torch.no_grad()
+def probe_itg(model: QuReModel, head: ItgHead, images: WorldImages, tok: Tokenizer, seed: int = 0,
+              batch: int = 128, device: torch.device = torch.device("cpu")) -> dict[str, float]:
+    """Per attribute, the share (percent) of the images whose full description the generator
+    finds likelier than the same wording with that attribute changed."""
+    was_training = model.training
+    model.eval()
+    head.eval()
+    pairs = changed_pairs(images.garments, seed)
+    dec_id = tok.token_id("[DEC]")
+    values = np.empty(len(pairs))
+    for s in range(0, len(pairs), batch):
+        chunk = pairs[s:s + batch]
+        ids, mask = tok.encode([t for _, _, t in chunk])
+        pix = images.bank.batch(np.asarray([i for i, _, _ in chunk])).to(device)
+        values[s:s + len(chunk)] = text_log_likelihood(
+            model, head, model.vision_features(pix), torch.from_numpy(ids).to(device),
+            torch.from_numpy(mask).to(device), dec_id).cpu().numpy()
+    model.train(was_training)
+    head.train(was_training)
+    return share_true_wins(pairs, values, "probe_itg_")
+
+
 # --------------------------------------------------------------------------- probe
 
 
@@ -317,9 +433,13 @@ class Pretrainer:
         self.cfg, self.log, self.device = cfg, log, device
         model.to(device)
         self.itm_head = itm_head(model).to(device) if cfg.itm > 0 else None
+        self.itg_head = ItgHead(model).to(device) if cfg.itg > 0 else None
+        self.dec_id = tok.token_id("[DEC]") if cfg.itg > 0 else None
         params = [p for p in model.parameters() if p.requires_grad]
         if self.itm_head is not None:
             params += list(self.itm_head.parameters())
+        if self.itg_head is not None:
+            params += list(self.itg_head.parameters())
         self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.epoch, self.step, self.best = 0, 0, None
         n = len(train.names)
@@ -335,6 +455,10 @@ class Pretrainer:
             raise run.RunError("this checkpoint's ITM head does not match the run's configuration")
         if self.itm_head is not None:
             self.itm_head.load_state_dict(payload["itm_head"])
+        if (self.itg_head is not None) != ("itg_head" in payload):
+            raise run.RunError("this checkpoint's ITG head does not match the run's configuration")
+        if self.itg_head is not None:
+            self.itg_head.load_state_dict(payload["itg_head"])
         self.optimizer.load_state_dict(payload["optimizer"])
         self.epoch, self.step, self.best = payload["epoch"] + 1, payload["step"], payload.get("best")
         torch.set_rng_state(payload["rng_cpu"])
@@ -356,7 +480,7 @@ class Pretrainer:
         rng = np.random.default_rng([cfg.seed, epoch])  # order and wording depend on (seed, epoch) only
         order = rng.permutation(len(self.train.names))
         b = min(cfg.batch_size, len(order))
-        losses, itm_loss = [], None
+        losses, itm_loss, itg_part = [], None, None
         for s in range(self.steps_per_epoch):
             lr = lr_at(cfg.lr, epoch, cfg.epochs, self.step, cfg.warmup_steps, cfg.min_lr_ratio)
             for g in self.optimizer.param_groups:
@@ -376,6 +500,10 @@ class Pretrainer:
                                     mask[tx.to(self.device)])
                 itm_loss = torch.nn.functional.cross_entropy(logits, labels.to(self.device))
                 loss = loss + cfg.itm * itm_loss
+            if self.itg_head is not None:  # each image with its own description (not the near misses)
+                bi = pixels.shape[0]
+                itg_part = itg_loss(model, self.itg_head, feats, ids[:bi], mask[:bi], self.dec_id)
+                loss = loss + cfg.itg * itg_part
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
@@ -386,6 +514,8 @@ class Pretrainer:
                           "temp": float(model.temp.detach())}
                 if itm_loss is not None:
                     record["itm_loss"] = float(itm_loss.detach())
+                if itg_part is not None:
+                    record["itg_loss"] = float(itg_part.detach())
                 run.append_log(self.run_dir, record)
         return float(np.mean(losses))
 
@@ -400,6 +530,8 @@ class Pretrainer:
                 "best": self.best, "resumable": True}
         if self.itm_head is not None:
             full["itm_head"] = {k: v.cpu() for k, v in self.itm_head.state_dict().items()}
+        if self.itg_head is not None:
+            full["itg_head"] = {k: v.cpu() for k, v in self.itg_head.state_dict().items()}
         run.atomic_save(full, self.run_dir / run.CHECKPOINT)
         if improved or self.best is None:
             run.atomic_save(payload, self.run_dir / run.BEST)
@@ -414,6 +546,9 @@ class Pretrainer:
                 if self.probe_images else {}
             if self.probe_images and self.itm_head is not None:
                 metrics.update(probe_itm(self.model, self.itm_head, self.probe_images, self.tok, cfg.seed,
+                                         device=self.device))
+            if self.probe_images and self.itg_head is not None:
+                metrics.update(probe_itg(self.model, self.itg_head, self.probe_images, self.tok, cfg.seed,
                                          device=self.device))
             last = {"kind": "epoch", "epoch": self.epoch, "loss": loss, "val": metrics,
                     "seconds": round(time.perf_counter() - t0, 1)}

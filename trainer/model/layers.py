@@ -262,6 +262,7 @@ class QFormer(nn.Module):
         query_embeds: torch.Tensor | None = None,
         image: torch.Tensor | None = None,
         image_kv: torch.Tensor | None = None,
+        causal: bool = False,
     ) -> torch.Tensor:
         """Returns the last hidden states (B, Q + L, H).
 
@@ -269,11 +270,19 @@ class QFormer(nn.Module):
         positions are always attended. ``image_kv`` (B, C, 2, h, S, d), from
         :meth:`cross_keys_values`, stands for ``image``: the cross-attention layers then
         skip their key and value projections.
+
+        ``causal`` (BLIP-2's image-grounded text generation): each text position attends to
+        the queries and to the text up to itself, the queries to the queries only, so the
+        queries come out as without the text and position t predicts token t + 1.
         """
         x = self.embeddings(input_ids, query_embeds)
         n_query = 0 if query_embeds is None else query_embeds.shape[1]
         mask = None
-        if attention_mask is not None:
+        if causal:
+            if input_ids is None or attention_mask is None:
+                raise ValueError("a causal pass needs the text and its attention mask")
+            mask = causal_mask(attention_mask, n_query).to(x.dtype)
+        elif attention_mask is not None:
             full = attention_mask.to(x.dtype)
             if n_query:
                 ones = torch.ones(full.shape[0], n_query, dtype=x.dtype, device=x.device)
@@ -293,6 +302,18 @@ class QFormer(nn.Module):
         kv = [torch.stack(layer.cross_attn.keys_values(image), dim=1)  # (B, 2, h, S, d)
               for layer in self.layers if layer.cross_attn is not None]
         return torch.stack(kv, dim=1)  # (B, C, 2, h, S, d)
+
+
+def causal_mask(attention_mask: torch.Tensor, n_query: int) -> torch.Tensor:
+    """Additive mask (B, 1, Q + L, Q + L) for a causal pass over [queries; text]: queries see
+    the queries; text position t sees the queries and the non-padding text at positions <= t."""
+    B, L = attention_mask.shape
+    n = n_query + L
+    allowed = torch.zeros(B, n, n, dtype=torch.bool, device=attention_mask.device)
+    allowed[:, :, :n_query] = True
+    tri = torch.ones(L, L, dtype=torch.bool, device=attention_mask.device).tril()
+    allowed[:, n_query:, n_query:] = tri[None] & (attention_mask[:, None, :] > 0)
+    return torch.zeros(B, 1, n, n, device=attention_mask.device).masked_fill(~allowed[:, None], MASK_VALUE)
 
 
 def init_bert_weights(module: nn.Module, std: float = 0.02) -> None:
