@@ -46,6 +46,14 @@ ITC needs an attribute only when the batch holds an image that differs in it alo
 asks for every attribute a description states, through the queries that become the
 target tokens. The head lives in checkpoint.pt, as ITM's does.
 
+Optionally (``attributes`` > 0) the world's labels teach the target path directly: one
+linear head per attribute (category included) on the image-only Q-Former's query outputs,
+averaged, classifies the attribute's value, and the loss is the mean over attributes of
+each head's cross-entropy (over the batch images that have the attribute). A description
+is the same knowledge in words, but ITC needs an attribute only when a batch image
+differs in it alone, and in a random batch the neckline almost never does; here every
+attribute weighs the same in every step. The heads live in checkpoint.pt.
+
 Each epoch ends with a probe on another split: for every distinct garment there, its
 full description ranks the images of its category; P@5 is the share of the top 5 with
 exactly that garment, and per attribute the share that agree on it (and, ranking all
@@ -53,7 +61,8 @@ images, the share of the right category). With ITM, ``probe_itm_<attribute>`` is
 share of the split's images for which the head scores the image's full description above
 the same description with that attribute changed (50 is chance); with ITG,
 ``probe_itg_<attribute>`` the share for which the generator finds the image's full
-description likelier than the same wording with that attribute changed. The run folder it writes is
+description likelier than the same wording with that attribute changed; with attribute
+heads, ``probe_head_<attribute>`` each head's accuracy. The run folder it writes is
 one that ``train --init`` starts from (config.json with ``"method": "pretrain"``,
 vocab.txt, best.pt by probe P@5, checkpoint.pt to resume).
 """
@@ -69,7 +78,7 @@ import numpy as np
 import torch
 
 from engine.text import Tokenizer
-from engine.world.attributes import VALUES, Garment
+from engine.world.attributes import CATEGORIES, VALUES, Garment
 from engine.world.descriptions import Description, describe, full_description, near_miss
 from engine.world.errors import WorldError
 from engine.world.layout import read_world
@@ -100,6 +109,7 @@ class PretrainConfig:
     itm: float = 0.0  # weight of the image-text matching loss (BLIP-2's ITM; 0 = ITC alone)
     itm_hard: float = 1.0  # share of ITM negatives drawn by ITC similarity (BLIP-2: 1); the rest uniform
     itg: float = 0.0  # weight of the image-grounded text generation loss (BLIP-2's ITG; 0 = none)
+    attributes: float = 0.0  # weight of the per-attribute classification loss on the target path (0 = none)
     temp_floor: float = 1e-3
     seed: int = 0
     log_every: int = 20
@@ -118,6 +128,8 @@ class PretrainConfig:
             raise ValueError("itm_hard must be in [0, 1]")
         if not (self.itg >= 0.0 and np.isfinite(self.itg)):
             raise ValueError("itg must be a weight >= 0")
+        if not (self.attributes >= 0.0 and np.isfinite(self.attributes)):
+            raise ValueError("attributes must be a weight >= 0")
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "PretrainConfig":
@@ -359,6 +371,74 @@ def probe_itg(model: QuReModel, head: ItgHead, images: WorldImages, tok: Tokeniz
     return share_true_wins(pairs, values, "probe_itg_")
 
 
+# --------------------------------------------------------------------------- attribute heads
+
+ATTRIBUTES = ("category", *VALUES)  # VALUES has no "category" key: the categories are CATEGORIES
+
+
+def attribute_values(attribute: str) -> tuple[str, ...]:
+    return CATEGORIES if attribute == "category" else VALUES[attribute]
+
+
+class AttributeHeads(torch.nn.Module):
+    """One linear classifier per attribute on the mean of the target path's query outputs."""
+
+    def __init__(self, model: QuReModel):
+        super().__init__()
+        h = model.cfg.qformer.hidden
+        self.heads = torch.nn.ModuleDict({a: torch.nn.Linear(h, len(attribute_values(a))) for a in ATTRIBUTES})
+        init_bert_weights(self)
+
+    def forward(self, hidden: torch.Tensor) -> dict[str, torch.Tensor]:
+        """(B, Q, H) -> {attribute: logits (B, values)}."""
+        pooled = hidden.mean(dim=1)
+        return {a: head(pooled) for a, head in self.heads.items()}
+
+
+def attribute_labels(garments: Sequence[Garment]) -> dict[str, torch.Tensor]:
+    """{attribute: (B,) value index, -100 where the garment has no such attribute}."""
+    out = {}
+    for a in ATTRIBUTES:
+        values = attribute_values(a)
+        out[a] = torch.tensor([values.index(g.category if a == "category" else g.get(a))
+                               if a == "category" or a in g.attributes else -100 for g in garments])
+    return out
+
+
+def attribute_loss(logits: dict[str, torch.Tensor], labels: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Mean over the attributes some batch image has of each head's mean cross-entropy."""
+    parts = [torch.nn.functional.cross_entropy(logits[a], y.to(logits[a].device), ignore_index=-100)
+             for a, y in labels.items() if bool((y >= 0).any())]
+    return torch.stack(parts).mean()
+
+
+def target_hidden(model: QuReModel, feats: torch.Tensor) -> torch.Tensor:
+    """The image-only Q-Former's query outputs (B, Q, H), before vision_proj."""
+    return model.qformer(query_embeds=model.query_tokens.expand(feats.shape[0], -1, -1), image=feats)
+
+
+@torch.no_grad()
+def probe_heads(model: QuReModel, heads: AttributeHeads, images: WorldImages, batch: int = 256,
+                device: torch.device = torch.device("cpu")) -> dict[str, float]:
+    """Each head's accuracy (percent) on the split's images that have its attribute."""
+    was_training = model.training
+    model.eval()
+    heads.eval()
+    labels = attribute_labels(images.garments)
+    right = {a: 0 for a in ATTRIBUTES}
+    n = len(images.names)
+    for s in range(0, n, batch):
+        idx = np.arange(s, min(s + batch, n))
+        logits = heads(target_hidden(model, model.vision_features(images.bank.batch(idx).to(device))))
+        for a in ATTRIBUTES:
+            y = labels[a][idx]
+            right[a] += int(((logits[a].argmax(1).cpu() == y) & (y >= 0)).sum())
+    model.train(was_training)
+    heads.train(was_training)
+    return {f"probe_head_{a}": 100.0 * right[a] / max(1, int((labels[a] >= 0).sum()))
+            for a in ATTRIBUTES if bool((labels[a] >= 0).any())}
+
+
 # --------------------------------------------------------------------------- probe
 
 
@@ -435,11 +515,14 @@ class Pretrainer:
         self.itm_head = itm_head(model).to(device) if cfg.itm > 0 else None
         self.itg_head = ItgHead(model).to(device) if cfg.itg > 0 else None
         self.dec_id = tok.token_id("[DEC]") if cfg.itg > 0 else None
+        self.attribute_heads = AttributeHeads(model).to(device) if cfg.attributes > 0 else None
         params = [p for p in model.parameters() if p.requires_grad]
         if self.itm_head is not None:
             params += list(self.itm_head.parameters())
         if self.itg_head is not None:
             params += list(self.itg_head.parameters())
+        if self.attribute_heads is not None:
+            params += list(self.attribute_heads.parameters())
         self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.epoch, self.step, self.best = 0, 0, None
         n = len(train.names)
@@ -459,6 +542,10 @@ class Pretrainer:
             raise run.RunError("this checkpoint's ITG head does not match the run's configuration")
         if self.itg_head is not None:
             self.itg_head.load_state_dict(payload["itg_head"])
+        if (self.attribute_heads is not None) != ("attribute_heads" in payload):
+            raise run.RunError("this checkpoint's attribute heads do not match the run's configuration")
+        if self.attribute_heads is not None:
+            self.attribute_heads.load_state_dict(payload["attribute_heads"])
         self.optimizer.load_state_dict(payload["optimizer"])
         self.epoch, self.step, self.best = payload["epoch"] + 1, payload["step"], payload.get("best")
         torch.set_rng_state(payload["rng_cpu"])
@@ -480,7 +567,7 @@ class Pretrainer:
         rng = np.random.default_rng([cfg.seed, epoch])  # order and wording depend on (seed, epoch) only
         order = rng.permutation(len(self.train.names))
         b = min(cfg.batch_size, len(order))
-        losses, itm_loss, itg_part = [], None, None
+        losses, itm_loss, itg_part, attr_part = [], None, None, None
         for s in range(self.steps_per_epoch):
             lr = lr_at(cfg.lr, epoch, cfg.epochs, self.step, cfg.warmup_steps, cfg.min_lr_ratio)
             for g in self.optimizer.param_groups:
@@ -488,6 +575,7 @@ class Pretrainer:
             ids = order[s * b:(s + 1) * b]
             if self.neighbours is not None:  # the other half: one near miss of each image in the first
                 ids = np.concatenate([ids[:b - b // 2], [self.neighbours.draw(int(i), rng) for i in ids[:b // 2]]])
+            batch = ids  # the images' indices (``ids`` becomes the texts' token ids)
             pixels, ids, mask, positive = self._batch(ids, rng)
             feats = model.vision_features(pixels)
             scores = itc_scores(model, pixels, ids, mask, feats)
@@ -504,6 +592,10 @@ class Pretrainer:
                 bi = pixels.shape[0]
                 itg_part = itg_loss(model, self.itg_head, feats, ids[:bi], mask[:bi], self.dec_id)
                 loss = loss + cfg.itg * itg_part
+            if self.attribute_heads is not None:
+                logits = self.attribute_heads(target_hidden(model, feats))
+                attr_part = attribute_loss(logits, attribute_labels([self.train.garments[int(i)] for i in batch]))
+                loss = loss + cfg.attributes * attr_part
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
@@ -516,6 +608,8 @@ class Pretrainer:
                     record["itm_loss"] = float(itm_loss.detach())
                 if itg_part is not None:
                     record["itg_loss"] = float(itg_part.detach())
+                if attr_part is not None:
+                    record["attribute_loss"] = float(attr_part.detach())
                 run.append_log(self.run_dir, record)
         return float(np.mean(losses))
 
@@ -532,6 +626,8 @@ class Pretrainer:
             full["itm_head"] = {k: v.cpu() for k, v in self.itm_head.state_dict().items()}
         if self.itg_head is not None:
             full["itg_head"] = {k: v.cpu() for k, v in self.itg_head.state_dict().items()}
+        if self.attribute_heads is not None:
+            full["attribute_heads"] = {k: v.cpu() for k, v in self.attribute_heads.state_dict().items()}
         run.atomic_save(full, self.run_dir / run.CHECKPOINT)
         if improved or self.best is None:
             run.atomic_save(payload, self.run_dir / run.BEST)
@@ -550,6 +646,8 @@ class Pretrainer:
             if self.probe_images and self.itg_head is not None:
                 metrics.update(probe_itg(self.model, self.itg_head, self.probe_images, self.tok, cfg.seed,
                                          device=self.device))
+            if self.probe_images and self.attribute_heads is not None:
+                metrics.update(probe_heads(self.model, self.attribute_heads, self.probe_images, device=self.device))
             last = {"kind": "epoch", "epoch": self.epoch, "loss": loss, "val": metrics,
                     "seconds": round(time.perf_counter() - t0, 1)}
             run.append_log(self.run_dir, last)

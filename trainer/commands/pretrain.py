@@ -62,6 +62,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--itg", type=float, default=0.0, metavar="WEIGHT",
                    help="add image-grounded text generation (BLIP-2's ITG: the queries, seeing the image, let a "
                         "causal text decoder write the description), this weight against ITC's 1 (0 = none)")
+    g.add_argument("--attributes", type=float, default=0.0, metavar="WEIGHT",
+                   help="add a classifier per attribute on the target path's query outputs, trained on the world's "
+                        "labels, this weight against ITC's 1 (0 = none): every attribute weighs the same each step")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--log-every", type=int, default=20)
     g.add_argument("--max-steps-per-epoch", type=int, default=None, help="cap steps per epoch (smoke runs)")
@@ -98,7 +101,8 @@ def _run(args: argparse.Namespace) -> int:
             cfg = PretrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                                  weight_decay=args.weight_decay, warmup_steps=args.lr_warmup_steps, omit=args.omit,
                                  near_misses=args.near_misses, paired=args.paired, itm=args.itm,
-                                 itm_hard=args.itm_hard, itg=args.itg, seed=args.seed,
+                                 itm_hard=args.itm_hard, itg=args.itg,
+                                 attributes=args.attributes, seed=args.seed,
                                  log_every=args.log_every, max_steps_per_epoch=args.max_steps_per_epoch)
         except ValueError as e:
             raise runs.RunError(str(e)) from None
