@@ -46,13 +46,15 @@ ITC needs an attribute only when the batch holds an image that differs in it alo
 asks for every attribute a description states, through the queries that become the
 target tokens. The head lives in checkpoint.pt, as ITM's does.
 
-Optionally (``attributes`` > 0) the world's labels teach the target path directly: one
-linear head per attribute (category included) on the image-only Q-Former's query outputs,
-averaged, classifies the attribute's value, and the loss is the mean over attributes of
-each head's cross-entropy (over the batch images that have the attribute). A description
-is the same knowledge in words, but ITC needs an attribute only when a batch image
-differs in it alone, and in a random batch the neckline almost never does; here every
-attribute weighs the same in every step. The heads live in checkpoint.pt.
+Optionally (``attributes`` > 0) the world's labels teach the model directly: one linear
+head per attribute (category included) classifies the attribute's value, reading either
+the image-only Q-Former's query outputs, averaged (``attribute_input="target"``), or the
+vision tower's tokens, its [CLS] beside the mean of its patches (``"vision"``); the loss
+is the mean over attributes of each head's cross-entropy (over the batch images that
+have the attribute). A description is the same knowledge in words, but ITC needs an
+attribute only when a batch image differs in it alone, and in a random batch the
+neckline almost never does; here every attribute weighs the same in every step. The
+heads live in checkpoint.pt.
 
 Each epoch ends with a probe on another split: for every distinct garment there, its
 full description ranks the images of its category; P@5 is the share of the top 5 with
@@ -109,7 +111,8 @@ class PretrainConfig:
     itm: float = 0.0  # weight of the image-text matching loss (BLIP-2's ITM; 0 = ITC alone)
     itm_hard: float = 1.0  # share of ITM negatives drawn by ITC similarity (BLIP-2: 1); the rest uniform
     itg: float = 0.0  # weight of the image-grounded text generation loss (BLIP-2's ITG; 0 = none)
-    attributes: float = 0.0  # weight of the per-attribute classification loss on the target path (0 = none)
+    attributes: float = 0.0  # weight of the per-attribute classification loss (0 = none)
+    attribute_input: str = "target"  # what the heads read: "target" (query outputs) or "vision" (tower tokens)
     temp_floor: float = 1e-3
     seed: int = 0
     log_every: int = 20
@@ -130,6 +133,8 @@ class PretrainConfig:
             raise ValueError("itg must be a weight >= 0")
         if not (self.attributes >= 0.0 and np.isfinite(self.attributes)):
             raise ValueError("attributes must be a weight >= 0")
+        if self.attribute_input not in ("target", "vision"):
+            raise ValueError("attribute_input must be 'target' or 'vision'")
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "PretrainConfig":
@@ -381,17 +386,24 @@ def attribute_values(attribute: str) -> tuple[str, ...]:
 
 
 class AttributeHeads(torch.nn.Module):
-    """One linear classifier per attribute on the mean of the target path's query outputs."""
+    """One linear classifier per attribute, on the mean of the target path's query outputs
+    (``source="target"``) or on the vision tokens' [CLS] and patch mean side by side ("vision")."""
 
-    def __init__(self, model: QuReModel):
+    def __init__(self, model: QuReModel, source: str = "target"):
         super().__init__()
-        h = model.cfg.qformer.hidden
-        self.heads = torch.nn.ModuleDict({a: torch.nn.Linear(h, len(attribute_values(a))) for a in ATTRIBUTES})
+        self.source = source
+        width = model.cfg.qformer.hidden if source == "target" else 2 * model.cfg.vision.width
+        self.heads = torch.nn.ModuleDict({a: torch.nn.Linear(width, len(attribute_values(a))) for a in ATTRIBUTES})
         init_bert_weights(self)
 
-    def forward(self, hidden: torch.Tensor) -> dict[str, torch.Tensor]:
-        """(B, Q, H) -> {attribute: logits (B, values)}."""
-        pooled = hidden.mean(dim=1)
+    def features(self, model: QuReModel, feats: torch.Tensor) -> torch.Tensor:
+        """Vision features (B, T, Dv) -> what the heads read (B, width)."""
+        if self.source == "vision":
+            return torch.cat([feats[:, 0], feats[:, 1:].mean(dim=1)], dim=-1)
+        return target_hidden(model, feats).mean(dim=1)
+
+    def forward(self, pooled: torch.Tensor) -> dict[str, torch.Tensor]:
+        """(B, width) -> {attribute: logits (B, values)}."""
         return {a: head(pooled) for a, head in self.heads.items()}
 
 
@@ -429,7 +441,7 @@ def probe_heads(model: QuReModel, heads: AttributeHeads, images: WorldImages, ba
     n = len(images.names)
     for s in range(0, n, batch):
         idx = np.arange(s, min(s + batch, n))
-        logits = heads(target_hidden(model, model.vision_features(images.bank.batch(idx).to(device))))
+        logits = heads(heads.features(model, model.vision_features(images.bank.batch(idx).to(device))))
         for a in ATTRIBUTES:
             y = labels[a][idx]
             right[a] += int(((logits[a].argmax(1).cpu() == y) & (y >= 0)).sum())
@@ -515,7 +527,7 @@ class Pretrainer:
         self.itm_head = itm_head(model).to(device) if cfg.itm > 0 else None
         self.itg_head = ItgHead(model).to(device) if cfg.itg > 0 else None
         self.dec_id = tok.token_id("[DEC]") if cfg.itg > 0 else None
-        self.attribute_heads = AttributeHeads(model).to(device) if cfg.attributes > 0 else None
+        self.attribute_heads = AttributeHeads(model, cfg.attribute_input).to(device) if cfg.attributes > 0 else None
         params = [p for p in model.parameters() if p.requires_grad]
         if self.itm_head is not None:
             params += list(self.itm_head.parameters())
@@ -593,7 +605,7 @@ class Pretrainer:
                 itg_part = itg_loss(model, self.itg_head, feats, ids[:bi], mask[:bi], self.dec_id)
                 loss = loss + cfg.itg * itg_part
             if self.attribute_heads is not None:
-                logits = self.attribute_heads(target_hidden(model, feats))
+                logits = self.attribute_heads(self.attribute_heads.features(model, feats))
                 attr_part = attribute_loss(logits, attribute_labels([self.train.garments[int(i)] for i in batch]))
                 loss = loss + cfg.attributes * attr_part
             self.optimizer.zero_grad(set_to_none=True)

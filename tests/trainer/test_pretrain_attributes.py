@@ -94,6 +94,15 @@ def test_an_attribute_run_trains_probes_and_resumes(tmp_path, world, capsys):
     assert all(torch.equal(check["attribute_heads"][k], other["attribute_heads"][k])
                for k in check["attribute_heads"])
 
+    # the heads may read the vision tower's tokens instead: [CLS] and the patch mean side by side
+    vision = tmp_path / "vision"
+    assert _pretrain(world, vision, "--attributes", "1.0", "--attribute-input", "vision") == 0
+    heads = load_checkpoint(vision / CHECKPOINT)["attribute_heads"]
+    width = read_config(vision)["model"]["vision"]["width"]
+    assert heads["heads.neckline.weight"].shape == (len(VALUES["neckline"]), 2 * width)
+    hidden = read_config(whole)["model"]["qformer"]["hidden"]
+    assert check["attribute_heads"]["heads.neckline.weight"].shape[1] == hidden
+
     plain = tmp_path / "plain"
     assert _pretrain(world, plain) == 0
     a = load_checkpoint(plain / CHECKPOINT)

@@ -15,7 +15,8 @@
 #
 # Environment: WORLD_SEED (0), IMAGES (30000), TRIPLETS (45000), EVAL_IMAGES and EVAL_TRIPLETS
 # (val/test size; the generator's defaults), SEED (0), EPOCHS_PRE (20), PAIRED (0; 1 pretrains
-# with --paired), ITG (0; a weight > 0 adds image-grounded text generation, `pretrain --itg`), IMAGE_SIZE (the tiny model's 96), PATCH_SIZE (its 16) and VISION_STEM (conv;
+# with --paired), ITG (0; a weight > 0 adds image-grounded text generation, `pretrain --itg`), ATTRIBUTES (0; a weight > 0 adds
+# the attribute heads, `pretrain --attributes`), IMAGE_SIZE (the tiny model's 96), PATCH_SIZE (its 16) and VISION_STEM (conv;
 # patch: the linear patch map of the earlier demo models, best with EPOCHS_PRE=40 and FREEZE_VISION=0) (the composed stage and the bundle follow the pretraining run), EPOCHS_CIR (6), LR_CIR (5e-4), FREEZE_VISION (1), THREADS (2), OUT (bundle
 # folder; default resources/demo-bundle), INT8 (1; 0 exports float32 graphs only), PYTHON
 # (.venv/bin/python). An int8 check that fails stops the script with its reason (the bundle
@@ -33,6 +34,7 @@ SEED=${SEED:-0}
 EPOCHS_PRE=${EPOCHS_PRE:-20}
 PAIRED=${PAIRED:-0}
 ITG=${ITG:-0}
+ATTRIBUTES=${ATTRIBUTES:-0}
 EPOCHS_CIR=${EPOCHS_CIR:-6}
 FREEZE_VISION=${FREEZE_VISION:-1}
 VISION_STEM=${VISION_STEM:-conv}
@@ -62,6 +64,7 @@ if [ ! -f "$work/pretrain/best.pt" ] || ! grep -q '"epoch": '"$((EPOCHS_PRE - 1)
   else
     objectives=(); [ "$PAIRED" = 1 ] && objectives=(--paired)
     [ "$ITG" != 0 ] && objectives+=(--itg "$ITG")
+    [ "$ATTRIBUTES" != 0 ] && objectives+=(--attributes "$ATTRIBUTES")
     size=(); [ -n "${IMAGE_SIZE:-}" ] && size=(--image-size "$IMAGE_SIZE")
     [ -n "${PATCH_SIZE:-}" ] && size+=(--patch-size "$PATCH_SIZE")
     [ -n "${VISION_STEM:-}" ] && size+=(--vision-stem "$VISION_STEM")

@@ -65,6 +65,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--attributes", type=float, default=0.0, metavar="WEIGHT",
                    help="add a classifier per attribute on the target path's query outputs, trained on the world's "
                         "labels, this weight against ITC's 1 (0 = none): every attribute weighs the same each step")
+    g.add_argument("--attribute-input", choices=("target", "vision"), default="target",
+                   help="what the attribute heads read: the target path's query outputs (default) or the vision "
+                        "tower's tokens ([CLS] and the patch mean)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--log-every", type=int, default=20)
     g.add_argument("--max-steps-per-epoch", type=int, default=None, help="cap steps per epoch (smoke runs)")
@@ -102,7 +105,7 @@ def _run(args: argparse.Namespace) -> int:
                                  weight_decay=args.weight_decay, warmup_steps=args.lr_warmup_steps, omit=args.omit,
                                  near_misses=args.near_misses, paired=args.paired, itm=args.itm,
                                  itm_hard=args.itm_hard, itg=args.itg,
-                                 attributes=args.attributes, seed=args.seed,
+                                 attributes=args.attributes, attribute_input=args.attribute_input, seed=args.seed,
                                  log_every=args.log_every, max_steps_per_epoch=args.max_steps_per_epoch)
         except ValueError as e:
             raise runs.RunError(str(e)) from None
