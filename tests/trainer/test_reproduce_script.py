@@ -30,7 +30,7 @@ def _sha(path: Path) -> str:
 def _run(work: Path, out: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHON": sys.executable, "IMAGES": "60", "TRIPLETS": "45", "EVAL_IMAGES": "45",
            "EVAL_TRIPLETS": "30", "EPOCHS_PRE": "1", "EPOCHS_CIR": "1", "PAIRED": "1", "THREADS": "1",
-           "ITG": "0.5", "ATTRIBUTES": "0.5",
+           "ITG": "0.5", "ATTRIBUTES": "0.5", "ATTRIBUTE_INPUT": "vision",
            "IMAGE_SIZE": "112", "PATCH_SIZE": "16", "VISION_STEM": "conv",
            "SEED": "3", "INT8": "0", "OUT": str(out), "OMP_NUM_THREADS": "1"}
     return subprocess.run(["bash", str(SCRIPT), str(work)], capture_output=True, text=True, env=env, timeout=400)
@@ -49,7 +49,7 @@ def test_reproduce_script_builds_a_bundle_and_resumes(tmp_path):
     assert world["config"]["eval_images"] == 45 and world["config"]["train_images"] == 60, world["config"]
     pre = json.loads((work / "pretrain" / "config.json").read_text())
     assert pre["method"] == "pretrain" and pre["pretraining"]["paired"] is True and pre["pretraining"]["itg"] == 0.5
-    assert pre["pretraining"]["attributes"] == 0.5
+    assert pre["pretraining"]["attributes"] == 0.5 and pre["pretraining"]["attribute_input"] == "vision"
     assert pre["pretraining"]["epochs"] == 1 and pre["seed"] == 3 and pre["model"]["image"]["size"] == 112
     assert pre["model"]["vision"]["stem"] == "conv"
     cir = json.loads((work / "cir" / "config.json").read_text())
