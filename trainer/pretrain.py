@@ -266,12 +266,7 @@ def probe_itm(model: QuReModel, head: torch.nn.Linear, images: WorldImages, tok:
         margin[s:s + len(chunk)] = (logits[:, 1] - logits[:, 0]).cpu().numpy()
     model.train(was_training)
     head.train(was_training)
-    true = {i: m for (i, a, _), m in zip(pairs, margin) if not a}
-    wins: dict[str, list[bool]] = {}
-    for (i, a, _), m in zip(pairs, margin):
-        if a:
-            wins.setdefault(a, []).append(bool(true[i] > m))
-    return {f"probe_itm_{a}": 100.0 * float(np.mean(v)) for a, v in sorted(wins.items())}
+    return share_true_wins(pairs, margin, "probe_itm_")
 
 
 # --------------------------------------------------------------------------- ITG

@@ -12,12 +12,13 @@ import torch
 
 from engine.world.attributes import CATEGORIES, Garment, all_garments
 from engine.world.descriptions import describe, full_description, near_miss
-from engine.world.layout import generate
-from engine.world.plan import WorldConfig
 from trainer.cli import main
 from trainer.losses import image_text_contrastive
 from trainer.pretrain import fits_matrix
 from trainer.run import CHECKPOINT, load_checkpoint, load_model, read_config, read_log
+
+from .pretrain_runs import short_pretrain as _pretrain
+from .pretrain_runs import small_world
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -148,14 +149,7 @@ def test_partial_descriptions_fit_every_garment_they_are_true_of():
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    cfg = WorldConfig(seed=3, train_images=90, train_triplets=24, eval_images=36, eval_triplets=6,
-                      train_renders=2, eval_renders=2, image_size=64)
-    return generate(cfg, tmp_path_factory.mktemp("pw") / "world")
-
-
-def _pretrain(world, out, *extra):
-    return main(["pretrain", "--data-root", str(world), "--out", str(out), "--batch-size", "8", "--epochs", "2",
-                 "--max-steps-per-epoch", "3", "--log-every", "1", "--threads", "1", "--vocab-size", "400", *extra])
+    return small_world(tmp_path_factory.mktemp("pw"), seed=3)
 
 
 def test_pretrain_writes_a_run_that_train_init_starts_from(tmp_path, world, capsys):

@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from engine.world.attributes import CATEGORIES, VALUES, all_garments
-from engine.world.layout import generate
-from engine.world.plan import WorldConfig
 from trainer.cli import main
 from trainer.pretrain import ATTRIBUTES, attribute_labels, attribute_loss
 from trainer.run import CHECKPOINT, load_checkpoint, read_config, read_log
+
+from .pretrain_runs import short_pretrain as _pretrain
+from .pretrain_runs import small_world
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -62,14 +63,7 @@ def test_attribute_loss_matches_a_naive_implementation(seed):
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    cfg = WorldConfig(seed=5, train_images=90, train_triplets=24, eval_images=36, eval_triplets=6,
-                      train_renders=2, eval_renders=2, image_size=64)
-    return generate(cfg, tmp_path_factory.mktemp("pwa") / "world")
-
-
-def _pretrain(world, out, *extra):
-    return main(["pretrain", "--data-root", str(world), "--out", str(out), "--batch-size", "8", "--epochs", "2",
-                 "--max-steps-per-epoch", "3", "--log-every", "1", "--threads", "1", "--vocab-size", "400", *extra])
+    return small_world(tmp_path_factory.mktemp("pwa"), seed=5)
 
 
 def test_an_attribute_run_trains_probes_and_resumes(tmp_path, world, capsys):

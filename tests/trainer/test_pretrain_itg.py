@@ -11,13 +11,14 @@ import torch
 
 from engine.text import Tokenizer, VocabError
 from engine.world.attributes import CATEGORIES, all_garments
-from engine.world.layout import generate
-from engine.world.plan import WorldConfig
 from trainer.cli import main
 from trainer.model import build_model
 from trainer.model.config import get_config
 from trainer.pretrain import ITG_SMOOTHING, ItgHead, changed_pairs, itg_logits, itg_loss, share_true_wins
 from trainer.run import CHECKPOINT, load_checkpoint, read_config, read_log
+
+from .pretrain_runs import short_pretrain as _pretrain
+from .pretrain_runs import small_world
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -144,14 +145,7 @@ def test_the_tokenizer_gives_dec_its_own_id(tmp_path):
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    cfg = WorldConfig(seed=4, train_images=90, train_triplets=24, eval_images=36, eval_triplets=6,
-                      train_renders=2, eval_renders=2, image_size=64)
-    return generate(cfg, tmp_path_factory.mktemp("pwg") / "world")
-
-
-def _pretrain(world, out, *extra):
-    return main(["pretrain", "--data-root", str(world), "--out", str(out), "--batch-size", "8", "--epochs", "2",
-                 "--max-steps-per-epoch", "3", "--log-every", "1", "--threads", "1", "--vocab-size", "400", *extra])
+    return small_world(tmp_path_factory.mktemp("pwg"), seed=4)
 
 
 def test_an_itg_run_trains_probes_and_resumes(tmp_path, world, capsys):
