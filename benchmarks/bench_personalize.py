@@ -21,6 +21,12 @@ switches to the child bundle. Measured on 60 other queries, before and after:
   the model still follow the sentence?);
 - striped share: share of the top 5 that are striped, whatever else (has the taste
   itself been learned?);
+- exact P@R (R = ``--renders``, 3 by default): share of the top R that have the asked
+  colour and sleeves AND the reference's pattern, the one thing the sentence leaves as
+  it was. The library holds exactly R such photos a query, so a model that keeps what the
+  sentence does not mention scores 100 here, and then fills the rest of its top 5 with
+  near misses of the same pattern rather than other patterns: query P@5 counts those two
+  choices differently, exact P@R does not;
 - held-out pairwise accuracy of the votes set aside.
 """
 
@@ -92,16 +98,25 @@ def asked(g: Garment, q: Query) -> bool:
     return g.colour == q.target.colour and g.sleeves == q.target.sleeves
 
 
-def measure(lib: Library, photos: dict[str, Garment], queries: list[Query]) -> tuple[float, float, float]:
-    """(taste P@5, query P@5, share of the top 5 with the liked pattern whatever the query)."""
-    taste, query, liked = [], [], []
+def exact(g: Garment, q: Query) -> bool:
+    """Asked colour and sleeves, and the pattern the sentence leaves as it was."""
+    return asked(g, q) and g.pattern == q.target.pattern
+
+
+def measure(lib: Library, photos: dict[str, Garment], queries: list[Query],
+            renders: int) -> tuple[float, float, float, float]:
+    """(taste P@5, query P@5, share of the top 5 with the liked pattern whatever the query,
+    exact P@renders)."""
+    taste, query, liked, kept = [], [], [], []
+    k = max(5, renders)
     for q in queries:
-        hits = lib.search(text=q.text, image=q.reference, k=5).hits
-        gs = [photos[str(Path(h.path).resolve())] for h in hits[:5]]
-        taste.append(sum(good(g, q) for g in gs) / 5)
-        query.append(sum(asked(g, q) for g in gs) / 5)
-        liked.append(sum(getattr(g, TASTE[0]) == TASTE[1] for g in gs) / 5)
-    return float(np.mean(taste)), float(np.mean(query)), float(np.mean(liked))
+        hits = lib.search(text=q.text, image=q.reference, k=k).hits
+        gs = [photos[str(Path(h.path).resolve())] for h in hits[:k]]
+        taste.append(sum(good(g, q) for g in gs[:5]) / 5)
+        query.append(sum(asked(g, q) for g in gs[:5]) / 5)
+        liked.append(sum(getattr(g, TASTE[0]) == TASTE[1] for g in gs[:5]) / 5)
+        kept.append(sum(exact(g, q) for g in gs[:renders]) / renders)
+    return float(np.mean(taste)), float(np.mean(query)), float(np.mean(liked)), float(np.mean(kept))
 
 
 def vote(lib: Library, photos: dict[str, Garment], queries: list[Query], n_votes: int, per_query: int,
@@ -157,7 +172,7 @@ def main() -> None:
         test = make_queries(photos, args.test_queries, rng)
         train_queries = make_queries(photos, 200, rng)
         with Library.open(template) as lib:
-            base_taste, base_query, base_liked = measure(lib, photos, test)
+            base_taste, base_query, base_liked, base_exact = measure(lib, photos, test, args.renders)
         for n in [int(v) for v in args.votes.split(",")]:
             folder = work / f"lib-s{seed}-n{n}"
             shutil.rmtree(folder, ignore_errors=True)
@@ -171,24 +186,26 @@ def main() -> None:
                 print(f"seed {seed}, {cast} votes: {e}", flush=True)
                 rows.append({"seed": seed, "votes": cast, "taste_before": base_taste, "taste_after": base_taste,
                              "query_before": base_query, "query_after": base_query, "liked_before": base_liked,
-                             "liked_after": base_liked, "held_before": None,
+                             "liked_after": base_liked, "exact_before": base_exact,
+                             "exact_after": base_exact, "held_before": None,
                              "held_after": None, "pairs_train": 0, "pairs_held": 0, "seconds": 0.0})
                 continue
             secs = time.perf_counter() - t
             with Library.open(folder) as lib:
-                taste, query, liked = measure(lib, photos, test)
+                taste, query, liked, kept = measure(lib, photos, test, args.renders)
             r = res.report
             rows.append({"seed": seed, "votes": cast, "taste_before": base_taste, "taste_after": taste,
                          "query_before": base_query, "query_after": query, "liked_before": base_liked,
-                         "liked_after": liked, "held_before": r.before,
+                         "liked_after": liked, "exact_before": base_exact, "exact_after": kept,
+                         "held_before": r.before,
                          "held_after": r.after, "pairs_train": r.pairs_train, "pairs_held": r.pairs_held_out,
                          "seconds": secs})
             print(json.dumps(rows[-1]), flush=True)
     if args.out:
         args.out.write_text(json.dumps(rows, indent=2))
     print("\n| votes | taste P@5 before | after | query P@5 before | after | striped share of top 5 before | after | "
-          "held-out pair acc. before | after | seconds |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          f"exact P@{args.renders} before | after | held-out pair acc. before | after | seconds |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for n in sorted({r["votes"] for r in rows}):
         rs = [r for r in rows if r["votes"] == n]
 
@@ -200,7 +217,8 @@ def main() -> None:
             return f"{statistics.mean(vals):.1f} ± {sd:.1f}"
 
         print(f"| {n} | {ms('taste_before')} | {ms('taste_after')} | {ms('query_before')} | {ms('query_after')} | "
-              f"{ms('liked_before')} | {ms('liked_after')} | {ms('held_before')} | {ms('held_after')} | "
+              f"{ms('liked_before')} | {ms('liked_after')} | {ms('exact_before')} | {ms('exact_after')} | "
+              f"{ms('held_before')} | {ms('held_after')} | "
               f"{ms('seconds', 1.0)} |")
 
 
